@@ -1,0 +1,115 @@
+//! The single-bucket TCP-friendly policer with a cumulative debt counter.
+//!
+//! This is, rule for rule, the JunosE "TCP-friendly one-rate" algorithm (DESIGN.md section 2):
+//!
+//! 1. Refill: `tokens = min(cbs, tokens + elapsed * cir)`; the debt does not decay.
+//! 2. `tokens >= len`: green, `tokens -= len`.
+//! 3. Otherwise the packet borrows `a = len - tokens`. If `debt + a >= ebs` it is red: the
+//!    debt is reset to 0 and no tokens are taken. Else it is yellow: `tokens -= len`,
+//!    `debt += a`.
+//!
+//! Units. Tokens and debt are kept in *nano-bytes* (1e-9 byte), so that a refill is the exact
+//! integer `elapsed_ns * cir_bytes_per_sec` with no division in the hot path and no
+//! fraction of a byte lost between two packets. Bounds that make overflow impossible:
+//! bursts are at most [`MAX_BURST_BYTES`] (4 GiB, 4.3e18 nano-bytes, within `i64`), the
+//! elapsed time is clamped to [`Profile::fill_ns`] (the time that fills the bucket from
+//! `-ebs` to `cbs`), so a refill is at most `(cbs + ebs) * 1e9 + cir < 2^63`.
+
+use crate::types::{FlowState, NANOS_PER_SEC, Profile};
+
+/// The colour the meter gives a packet.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Colour {
+    Green = 0,
+    Yellow = 1,
+    Red = 2,
+}
+
+impl Colour {
+    /// All colours, in counter order.
+    pub const ALL: [Colour; 3] = [Colour::Green, Colour::Yellow, Colour::Red];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Colour::Green => "green",
+            Colour::Yellow => "yellow",
+            Colour::Red => "red",
+        }
+    }
+}
+
+/// A byte count scaled to nano-bytes.
+#[inline(always)]
+const fn scaled(bytes: u64) -> i64 {
+    (bytes as i64).wrapping_mul(NANOS_PER_SEC as i64)
+}
+
+/// State of a flow seen for the first time at `now_ns`: a full bucket, no debt.
+#[inline(always)]
+pub const fn new_flow(profile: &Profile, now_ns: u64) -> FlowState {
+    FlowState {
+        tokens: scaled(profile.cbs_bytes),
+        last_ns: now_ns,
+        debt: 0,
+        packets: 0,
+        bytes: 0,
+        red_packets: 0,
+    }
+}
+
+/// Adds the tokens earned since `state.last_ns`, never past `cbs`.
+///
+/// A clock that reads at or before `last_ns` (another CPU updated the flow with a later
+/// timestamp, or a clock step) refills nothing and leaves `last_ns` where it is, so the same
+/// interval is never credited twice.
+#[inline(always)]
+fn refill(profile: &Profile, state: &mut FlowState, now_ns: u64) {
+    if now_ns <= state.last_ns {
+        return;
+    }
+    let elapsed = now_ns.wrapping_sub(state.last_ns);
+    state.last_ns = now_ns;
+    let elapsed = if elapsed < profile.fill_ns {
+        elapsed
+    } else {
+        profile.fill_ns
+    };
+    // At most (cbs + ebs) * 1e9 + cir: see the module comment.
+    let earned = elapsed.wrapping_mul(profile.cir_bytes_per_sec);
+    let cbs = scaled(profile.cbs_bytes);
+    // `tokens` can exceed a cbs lowered by `policer set`: then it is brought down to it.
+    let room = cbs.wrapping_sub(state.tokens);
+    state.tokens = if room <= 0 || earned >= room as u64 {
+        cbs
+    } else {
+        state.tokens.wrapping_add(earned as i64)
+    };
+}
+
+/// Colours one packet of `len` bytes that arrives at `now_ns`, updating the flow's bucket.
+///
+/// Pure, integer-only and panic-free: the kernel program runs this very function.
+#[inline(always)]
+pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -> Colour {
+    refill(profile, state, now_ns);
+    let need = scaled(len as u64);
+    if state.tokens >= need {
+        state.tokens = state.tokens.wrapping_sub(need);
+        return Colour::Green;
+    }
+    // The actual debt: how far below zero the bucket goes if it takes this packet.
+    let borrowed = need.wrapping_sub(state.tokens) as u64;
+    let ebs = scaled(profile.ebs_bytes) as u64;
+    if state.debt.saturating_add(borrowed) >= ebs {
+        state.debt = 0;
+        Colour::Red
+    } else {
+        state.tokens = state.tokens.wrapping_sub(need);
+        state.debt = state.debt.wrapping_add(borrowed);
+        Colour::Yellow
+    }
+}
+
+#[cfg(test)]
+mod tests;

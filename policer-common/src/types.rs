@@ -1,0 +1,277 @@
+//! Values stored in the BPF maps, shared bit for bit by the kernel program and user space.
+//!
+//! Every type is `#[repr(C)]` with explicit padding fields and a size assertion, holds no
+//! `bool`, enum or `Option` (the kernel writes raw bytes), and is `Pod` for bytemuck (and for
+//! aya behind the `user` feature).
+
+use bytemuck::{Pod, Zeroable};
+
+/// Nanoseconds in a second: the scale of tokens and debt (see [`crate::meter`]).
+pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+/// Largest `cbs` or `ebs`: 4 GiB keeps every intermediate value of the meter within 63 bits.
+pub const MAX_BURST_BYTES: u64 = 1 << 32;
+/// Largest committed rate: 1 Tbit/s.
+pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
+
+/// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
+/// older policer's pins are recognised instead of misread.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Map names (at most 15 characters: the kernel truncates longer names).
+pub const MAP_PROFILE: &str = "POLICER_PROFILE";
+pub const MAP_FLOWS: &str = "POLICER_FLOWS";
+pub const MAP_COUNTERS: &str = "POLICER_COUNTS";
+pub const MAP_LOCKS: &str = "POLICER_LOCKS";
+/// Name of the XDP program in the object file.
+pub const PROG_XDP: &str = "policer_xdp";
+/// Name of the bare `XDP_PASS` program in the object file (benchmark baseline, test stand-in).
+pub const PROG_XDP_PASS: &str = "xdp_pass";
+
+/// Default size of the flow table.
+pub const DEFAULT_MAX_FLOWS: u32 = 65_536;
+/// Number of spin locks that serialise updates of flow state (a power of two).
+pub const LOCK_STRIPES: u32 = 1024;
+
+/// How a packet is mapped to a bucket.
+pub mod key_mode {
+    /// Protocol, addresses and ports: one bucket per connection.
+    pub const FIVE_TUPLE: u8 = 0;
+    /// Source address only: one bucket per sender.
+    pub const SRC: u8 = 1;
+    /// Destination address only: one bucket per receiver.
+    pub const DST: u8 = 2;
+}
+
+/// What happens to a packet of a given colour.
+pub mod action {
+    pub const PASS: u8 = 0;
+    pub const DROP: u8 = 1;
+}
+
+/// A policing profile, in the units the meter uses. Build it with
+/// [`Profile::new`], which checks the bounds the meter relies on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Profile {
+    /// Committed information rate, bytes per second (at least 1).
+    pub cir_bytes_per_sec: u64,
+    /// Committed burst size (bucket depth), bytes.
+    pub cbs_bytes: u64,
+    /// Excess burst size (limit of the cumulative debt), bytes; 0 makes a plain token bucket.
+    pub ebs_bytes: u64,
+    /// Nanoseconds that refill the bucket from `-ebs` to `cbs`, rounded up: the longest
+    /// elapsed time worth crediting.
+    pub fill_ns: u64,
+    /// One of [`key_mode`].
+    pub key_mode: u8,
+    /// One of [`action`], for yellow packets.
+    pub yellow_action: u8,
+    /// One of [`action`], for red packets.
+    pub red_action: u8,
+    pub _pad: [u8; 5],
+    /// User space only: the bursts as times of the rate when they were given so (or took
+    /// their defaults, which are times), else 0. A change of rate keeps such a burst at the
+    /// same time, so `set --cir` does not shrink a 100 ms burst to 33 ms.
+    pub cbs_ns: u64,
+    pub ebs_ns: u64,
+}
+const _: () = assert!(size_of::<Profile>() == 56);
+
+/// Why a profile was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileError {
+    ZeroRate,
+    RateTooHigh,
+    BurstTooLarge,
+    BadKeyMode,
+    BadAction,
+}
+
+impl Profile {
+    /// A profile with every bound the meter relies on checked.
+    pub const fn new(
+        cir_bytes_per_sec: u64,
+        cbs_bytes: u64,
+        ebs_bytes: u64,
+        key_mode: u8,
+        yellow_action: u8,
+        red_action: u8,
+    ) -> Result<Profile, ProfileError> {
+        if cir_bytes_per_sec == 0 {
+            return Err(ProfileError::ZeroRate);
+        }
+        if cir_bytes_per_sec > MAX_CIR_BYTES_PER_SEC {
+            return Err(ProfileError::RateTooHigh);
+        }
+        if cbs_bytes > MAX_BURST_BYTES || ebs_bytes > MAX_BURST_BYTES {
+            return Err(ProfileError::BurstTooLarge);
+        }
+        if key_mode > key_mode::DST {
+            return Err(ProfileError::BadKeyMode);
+        }
+        if yellow_action > action::DROP || red_action > action::DROP {
+            return Err(ProfileError::BadAction);
+        }
+        let span = (cbs_bytes + ebs_bytes) * NANOS_PER_SEC;
+        Ok(Profile {
+            cir_bytes_per_sec,
+            cbs_bytes,
+            ebs_bytes,
+            fill_ns: span.div_ceil(cir_bytes_per_sec),
+            key_mode,
+            yellow_action,
+            red_action,
+            _pad: [0; 5],
+            cbs_ns: 0,
+            ebs_ns: 0,
+        })
+    }
+
+    /// The action for packets of `colour`.
+    #[inline(always)]
+    pub const fn action_for(&self, colour: crate::Colour) -> u8 {
+        match colour {
+            crate::Colour::Green => action::PASS,
+            crate::Colour::Yellow => self.yellow_action,
+            crate::Colour::Red => self.red_action,
+        }
+    }
+}
+
+/// The single entry of the profile map: two profile slots and a generation counter.
+///
+/// User space writes a new profile into the slot the kernel is not reading
+/// (`slots[(generation + 1) % 2]`), then bumps `generation` in a second write. The kernel
+/// reads `generation`, copies `slots[generation % 2]`, and reads `generation` again; if it
+/// changed, it retries. A copy can only be torn if user space rewrote the slot being read,
+/// which needs two generation bumps within that copy, which the second read of the
+/// generation detects. See `policer::maps::ProfileMap::store`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ProfileCell {
+    pub generation: u64,
+    /// [`LAYOUT_VERSION`] of whoever created the pins.
+    pub layout_version: u32,
+    pub _pad: u32,
+    pub slots: [Profile; 2],
+}
+const _: () = assert!(size_of::<ProfileCell>() == 128);
+
+impl ProfileCell {
+    /// The profile currently in force.
+    pub const fn active(&self) -> &Profile {
+        &self.slots[(self.generation & 1) as usize]
+    }
+}
+
+/// Address family of a flow key.
+pub mod family {
+    pub const IPV4: u8 = 4;
+    pub const IPV6: u8 = 6;
+}
+
+/// The key of a flow's bucket. IPv4 addresses sit in the first 4 bytes of `src`/`dst`.
+/// Ports are in host byte order; 0 where the packet has none (or the key mode drops them).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// IP protocol number (6 TCP, 17 UDP, ...).
+    pub proto: u8,
+    /// One of [`family`].
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<FlowKey>() == 40);
+
+impl FlowKey {
+    /// The key that `mode` makes of a full 5-tuple key.
+    #[inline(always)]
+    pub fn for_mode(&self, mode: u8) -> FlowKey {
+        let mut key = FlowKey {
+            family: self.family,
+            ..FlowKey::default()
+        };
+        match mode {
+            key_mode::SRC => key.src = self.src,
+            key_mode::DST => key.dst = self.dst,
+            _ => key = *self,
+        }
+        key
+    }
+}
+
+/// The state of one flow's bucket, and what it has carried.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FlowState {
+    /// Tokens in nano-bytes; negative while the flow borrows.
+    pub tokens: i64,
+    /// Time of the last refill (bpf_ktime_get_ns).
+    pub last_ns: u64,
+    /// The cumulative debt, nano-bytes.
+    pub debt: u64,
+    /// Packets and bytes of this flow the meter saw, and how many of them were red.
+    pub packets: u64,
+    pub bytes: u64,
+    pub red_packets: u64,
+}
+const _: () = assert!(size_of::<FlowState>() == 48);
+
+impl FlowState {
+    /// Tokens in whole bytes (rounded toward zero).
+    pub const fn tokens_bytes(&self) -> i64 {
+        self.tokens / NANOS_PER_SEC as i64
+    }
+
+    /// Debt in whole bytes (rounded down).
+    pub const fn debt_bytes(&self) -> u64 {
+        self.debt / NANOS_PER_SEC
+    }
+}
+
+/// A packet and byte count (one per CPU in the counters map).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+const _: () = assert!(size_of::<Counter>() == 16);
+
+/// Indices into the per-CPU counters map.
+pub mod counter {
+    /// Colours (index = `Colour as u32`).
+    pub const GREEN: u32 = 0;
+    pub const YELLOW: u32 = 1;
+    pub const RED: u32 = 2;
+    /// Actions taken on policed packets.
+    pub const PASSED: u32 = 3;
+    pub const DROPPED: u32 = 4;
+    /// Frames passed unpoliced because they could not be parsed (truncated, bad IHL, ...).
+    pub const UNPARSED: u32 = 5;
+    /// Frames passed unpoliced because they are not IP (ARP, LLDP, ...).
+    pub const NON_IP: u32 = 6;
+    /// Frames passed unpoliced because no profile was readable (fail open).
+    pub const NO_PROFILE: u32 = 7;
+    /// Frames passed unpoliced because their flow could not be stored (fail open).
+    pub const FLOW_TABLE_ERROR: u32 = 8;
+    /// New flows inserted into the flow table.
+    pub const NEW_FLOWS: u32 = 9;
+    /// Size of the counters map.
+    pub const LEN: u32 = 16;
+}
+
+#[cfg(feature = "user")]
+mod aya_pod {
+    // SAFETY: all of these are `#[repr(C)]`, made only of integers with explicit padding, and
+    // valid for every bit pattern (checked by bytemuck's derive of `Pod`).
+    unsafe impl aya::Pod for super::Profile {}
+    unsafe impl aya::Pod for super::ProfileCell {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowState {}
+    unsafe impl aya::Pod for super::Counter {}
+}
