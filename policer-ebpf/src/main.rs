@@ -1,0 +1,202 @@
+//! The kernel side of policer: an XDP program that parses each frame, finds its flow's
+//! bucket, colours the frame with `policer_common::police` and acts on the colour.
+//!
+//! Concurrency: flow state lives in an LRU hash (the kernel evicts the least recently used
+//! flow when the table is full, so policing never stops), and an LRU hash cannot hold a
+//! `bpf_spin_lock` on this kernel. Updates are serialised instead by an array of
+//! [`LOCK_STRIPES`] spin locks, picked by a hash of the flow key: two CPUs handling packets
+//! of one flow take the same lock, so each packet sees the state the previous one left, and
+//! the meter is exact under concurrency. The one gap: if the LRU evicts a flow while another
+//! CPU holds a pointer to its entry, that CPU's update lands in the recycled entry, which
+//! needs the table to be full and a flow to be both evicted and active at that instant.
+#![no_std]
+#![no_main]
+
+mod frame;
+
+use aya_ebpf::{
+    bindings::{BPF_NOEXIST, bpf_spin_lock, xdp_action},
+    btf_maps::{Array, LruHashMap, PerCpuArray},
+    helpers::{bpf_ktime_get_ns, bpf_spin_lock, bpf_spin_unlock},
+    macros::{btf_map, xdp},
+    programs::XdpContext,
+};
+use policer_common::{
+    Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, LOCK_STRIPES, Profile, ProfileCell,
+    action, counter, meter,
+    parse::{self, Parsed},
+};
+
+use crate::frame::PacketBytes;
+
+#[btf_map]
+static POLICER_PROFILE: Array<ProfileCell, 1> = Array::new();
+
+/// Sized at load time by `--max-flows`.
+#[btf_map]
+static POLICER_FLOWS: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
+    LruHashMap::new();
+
+#[btf_map]
+static POLICER_COUNTS: PerCpuArray<Counter, { counter::LEN as usize }> = PerCpuArray::new();
+
+#[repr(C)]
+struct FlowLock {
+    lock: bpf_spin_lock,
+}
+
+#[btf_map]
+static POLICER_LOCKS: Array<FlowLock, { LOCK_STRIPES as usize }> = Array::new();
+
+/// Attempts to read a profile that user space is not rewriting at that instant.
+const PROFILE_READ_TRIES: usize = 3;
+
+#[xdp]
+pub fn policer_xdp(ctx: XdpContext) -> u32 {
+    let frame = PacketBytes::new(ctx.data(), ctx.data_end());
+    let len = frame.len();
+    match police_frame(&frame, len) {
+        Verdict::Pass => xdp_action::XDP_PASS,
+        Verdict::Drop => xdp_action::XDP_DROP,
+    }
+}
+
+enum Verdict {
+    Pass,
+    Drop,
+}
+
+/// Parses, polices, counts and decides one frame of `len` bytes on the wire.
+#[inline(always)]
+fn police_frame(frame: &PacketBytes, len: u32) -> Verdict {
+    let key = match parse::parse(frame) {
+        Parsed::Flow(key) => key,
+        Parsed::NonIp => return count_and_pass(counter::NON_IP, len),
+        Parsed::Malformed => return count_and_pass(counter::UNPARSED, len),
+    };
+    let Some(profile) = read_profile() else {
+        return count_and_pass(counter::NO_PROFILE, len);
+    };
+    let key = key.for_mode(profile.key_mode);
+    let Some(colour) = police_flow(&profile, &key, len) else {
+        return count_and_pass(counter::FLOW_TABLE_ERROR, len);
+    };
+    count(colour as u32, len);
+    if profile.action_for(colour) == action::DROP {
+        count(counter::DROPPED, len);
+        Verdict::Drop
+    } else {
+        count(counter::PASSED, len);
+        Verdict::Pass
+    }
+}
+
+/// Colours a packet against its flow's bucket, creating the bucket (full) for a new flow.
+/// `None` when the flow can neither be found nor inserted.
+#[inline(always)]
+fn police_flow(profile: &Profile, key: &FlowKey, len: u32) -> Option<Colour> {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let state = match POLICER_FLOWS.get_ptr_mut(key) {
+        Some(state) => state,
+        None => {
+            // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
+            if POLICER_FLOWS
+                .insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64)
+                .is_ok()
+            {
+                count(counter::NEW_FLOWS, 0);
+            }
+            POLICER_FLOWS.get_ptr_mut(key)?
+        }
+    };
+    let lock = POLICER_LOCKS.get_ptr_mut(stripe(key))?;
+    // SAFETY: `lock` and `state` point into map values the kernel keeps alive for this
+    // program run; the lock is taken and released on the one straight path below, with no
+    // helper call in between, as the verifier requires.
+    unsafe {
+        let lock = &raw mut (*lock).lock;
+        bpf_spin_lock(lock);
+        let colour = meter::police(profile, &mut *state, len, now);
+        (*state).packets += 1;
+        (*state).bytes += len as u64;
+        if colour == Colour::Red {
+            (*state).red_packets += 1;
+        }
+        bpf_spin_unlock(lock);
+        Some(colour)
+    }
+}
+
+/// The lock stripe of a flow: a multiplicative hash of the key's 8-byte words.
+#[inline(always)]
+fn stripe(key: &FlowKey) -> u32 {
+    let words: &[u64; 5] = bytemuck_words(key);
+    let mut hash: u64 = 0;
+    for word in words {
+        hash = (hash ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    ((hash >> 32) as u32) & (LOCK_STRIPES - 1)
+}
+
+#[inline(always)]
+fn bytemuck_words(key: &FlowKey) -> &[u64; 5] {
+    const _: () = assert!(size_of::<FlowKey>() == 40 && align_of::<FlowKey>() <= 8);
+    // SAFETY: FlowKey is 40 bytes of plain integers; the words are read, never written.
+    // Alignment: keys live on the BPF stack, which the compiler aligns to 8 for u64 reads.
+    unsafe { &*(key as *const FlowKey).cast::<[u64; 5]>() }
+}
+
+/// Copies the profile in force, retrying if user space swapped it during the copy.
+#[inline(always)]
+fn read_profile() -> Option<Profile> {
+    let cell = POLICER_PROFILE.get_ptr(0)?;
+    for _ in 0..PROFILE_READ_TRIES {
+        // SAFETY: `cell` points to the single, preallocated entry of an array map. The
+        // volatile reads keep the two generation reads around the copy (see ProfileCell).
+        unsafe {
+            let before = core::ptr::read_volatile(&raw const (*cell).generation);
+            let profile = core::ptr::read_volatile(&raw const (*cell).slots[(before & 1) as usize]);
+            let after = core::ptr::read_volatile(&raw const (*cell).generation);
+            if before == after && profile.cir_bytes_per_sec != 0 {
+                return Some(profile);
+            }
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn count(index: u32, len: u32) {
+    if let Some(counter) = POLICER_COUNTS.get_ptr_mut(index) {
+        // SAFETY: a per-CPU entry: only this CPU writes it, and BPF programs are not
+        // preempted by other BPF programs on the same CPU for this map's users.
+        unsafe {
+            (*counter).packets += 1;
+            (*counter).bytes += len as u64;
+        }
+    }
+}
+
+#[inline(always)]
+fn count_and_pass(index: u32, len: u32) -> Verdict {
+    count(index, len);
+    Verdict::Pass
+}
+
+/// A bare `XDP_PASS`, built exactly like the policer: the baseline of the per-packet cost
+/// benchmark, and "someone else's XDP program" in the tests.
+#[xdp]
+pub fn xdp_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";
