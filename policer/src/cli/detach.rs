@@ -1,0 +1,14 @@
+use clap::Args;
+use policer::Policer;
+
+#[derive(Args, Debug)]
+pub struct DetachArgs {
+    /// Interface whose policer to remove.
+    iface: String,
+}
+
+pub fn run(args: DetachArgs) -> anyhow::Result<()> {
+    Policer::detach(&args.iface)?;
+    println!("policer detached from {}; its pins are removed", args.iface);
+    Ok(())
+}

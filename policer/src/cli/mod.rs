@@ -1,0 +1,116 @@
+//! One file per subcommand, as cargo does.
+
+mod attach;
+mod detach;
+mod flows;
+mod list;
+mod set;
+mod stats;
+
+use clap::{Args, Parser, Subcommand};
+use policer::{
+    profile::{self, ProfileRequest},
+    units::{self, Burst},
+};
+
+/// Per-flow TCP-friendly policing in the kernel (XDP).
+#[derive(Parser, Debug)]
+#[command(name = "policer", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load, attach and pin a policer on an interface; returns at once, the policer stays.
+    Attach(attach::AttachArgs),
+    /// Change the profile of an attached policer, live (flows keep their state).
+    Set(set::SetArgs),
+    /// Show the profile and what was passed, marked and dropped.
+    Stats(stats::StatsArgs),
+    /// Show the flows, heaviest first, with their tokens and debt.
+    Flows(flows::FlowsArgs),
+    /// List the interfaces with a policer and their profiles.
+    List(list::ListArgs),
+    /// Detach the policer and remove everything it created.
+    Detach(detach::DetachArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Attach(args) => attach::run(args),
+        Command::Set(args) => set::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Flows(args) => flows::run(args),
+        Command::List(args) => list::run(args),
+        Command::Detach(args) => detach::run(args),
+    }
+}
+
+/// Profile flags shared by `attach` and `set`.
+#[derive(Args, Debug, Default)]
+pub struct ProfileArgs {
+    /// Committed information rate, tc units: a bare number is bit/s; kbit, mbit, gbit;
+    /// bps, kbps, mbps are BYTES per second (1mbps = 8mbit).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_hyphen_values = true)]
+    cir: Option<u64>,
+    /// Committed burst (bucket depth): a size (bytes, k, m, kbit...) or a time of the rate
+    /// (200ms). Default 100ms of the rate, at least 2 maximum-size frames.
+    #[arg(long, value_name = "SIZE|TIME", value_parser = parse_burst, allow_hyphen_values = true)]
+    cbs: Option<Burst>,
+    /// Excess burst, the limit of the cumulative debt: a size or a time. Default 2 x cbs;
+    /// 0 makes a plain token bucket.
+    #[arg(long, value_name = "SIZE|TIME", value_parser = parse_burst, allow_hyphen_values = true)]
+    ebs: Option<Burst>,
+    /// Action for yellow (borrowing) packets.
+    #[arg(long, value_name = "pass|drop", value_parser = profile::parse_action)]
+    yellow: Option<u8>,
+    /// Action for red packets.
+    #[arg(long, value_name = "drop|pass", value_parser = profile::parse_action)]
+    red: Option<u8>,
+}
+
+impl ProfileArgs {
+    fn request(&self, key_mode: Option<u8>) -> ProfileRequest {
+        ProfileRequest {
+            cir_bits: self.cir,
+            cbs: self.cbs,
+            ebs: self.ebs,
+            key_mode,
+            yellow: self.yellow,
+            red: self.red,
+        }
+    }
+
+    /// "how the input was read" lines, so `1mbps` (8 Mbit/s in tc) surprises nobody.
+    fn echo_inputs(&self) {
+        if let Some(bits) = self.cir {
+            eprintln!(
+                "policer: read --cir as {} ({} bit/s)",
+                units::format_rate(bits),
+                bits
+            );
+        }
+        for (name, burst) in [("cbs", self.cbs), ("ebs", self.ebs)] {
+            match burst {
+                Some(Burst::Bytes(bytes)) => {
+                    eprintln!("policer: read --{name} as {bytes} bytes")
+                }
+                Some(Burst::Time { ns }) => eprintln!(
+                    "policer: read --{name} as {} of the rate",
+                    units::format_duration_ns(ns)
+                ),
+                None => {}
+            }
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<u64, String> {
+    units::parse_rate(text).map_err(|e| e.to_string())
+}
+
+fn parse_burst(text: &str) -> Result<Burst, String> {
+    units::parse_burst(text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,91 @@
+use clap::Args;
+use policer::{Policer, maps::Counters, profile, units};
+use policer_common::{Colour, Profile, counter};
+use serde_json::{Value, json};
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Interface whose policer to show.
+    iface: String,
+    /// One JSON object, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: StatsArgs) -> anyhow::Result<()> {
+    let policer = Policer::open(&args.iface)?;
+    let profile = policer.profile()?;
+    let counters = policer.counters()?;
+    let flows = policer.flow_count()?;
+    let max_flows = policer.max_flows()?;
+    if args.json {
+        let report = json!({
+            "interface": args.iface,
+            "hook": "xdp",
+            "direction": "ingress",
+            "profile": profile_json(&profile),
+            "counters": counters_json(&counters),
+            "flows_active": flows,
+            "flows_max": max_flows,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("policer on {} (ingress, XDP)", args.iface);
+    println!("  {}", profile::describe(&profile));
+    println!("  {:<10} {:>14} {:>18}", "", "packets", "bytes");
+    for colour in Colour::ALL {
+        print_row(colour.name(), counters.get(colour as u32));
+    }
+    print_row("passed", counters.get(counter::PASSED));
+    print_row("dropped", counters.get(counter::DROPPED));
+    println!("  not policed (passed):");
+    print_row("unparsed", counters.get(counter::UNPARSED));
+    print_row("non-IP", counters.get(counter::NON_IP));
+    print_row("no profile", counters.get(counter::NO_PROFILE));
+    print_row("table err", counters.get(counter::FLOW_TABLE_ERROR));
+    println!(
+        "  flows {flows} active of {max_flows} ({} new flows seen; the least recently used is \
+         evicted when full)",
+        counters.get(counter::NEW_FLOWS).packets
+    );
+    Ok(())
+}
+
+fn print_row(name: &str, c: policer_common::Counter) {
+    println!("  {name:<10} {:>14} {:>18}", c.packets, c.bytes);
+}
+
+pub fn profile_json(profile: &Profile) -> Value {
+    json!({
+        "cir_bps": profile.cir_bytes_per_sec * 8,
+        "cir_bytes_per_sec": profile.cir_bytes_per_sec,
+        "cir": units::format_rate(profile.cir_bytes_per_sec * 8),
+        "cbs_bytes": profile.cbs_bytes,
+        "cbs_ms": profile::burst_ms(profile, profile.cbs_bytes),
+        "ebs_bytes": profile.ebs_bytes,
+        "ebs_ms": profile::burst_ms(profile, profile.ebs_bytes),
+        "key": profile::key_mode_name(profile.key_mode),
+        "yellow": profile::action_name(profile.action_for(Colour::Yellow)),
+        "red": profile::action_name(profile.action_for(Colour::Red)),
+    })
+}
+
+fn counters_json(counters: &Counters) -> Value {
+    let pair = |index: u32| {
+        let c = counters.get(index);
+        json!({ "packets": c.packets, "bytes": c.bytes })
+    };
+    json!({
+        "green": pair(counter::GREEN),
+        "yellow": pair(counter::YELLOW),
+        "red": pair(counter::RED),
+        "passed": pair(counter::PASSED),
+        "dropped": pair(counter::DROPPED),
+        "unparsed": pair(counter::UNPARSED),
+        "non_ip": pair(counter::NON_IP),
+        "no_profile": pair(counter::NO_PROFILE),
+        "flow_table_error": pair(counter::FLOW_TABLE_ERROR),
+        "new_flows": counters.get(counter::NEW_FLOWS).packets,
+    })
+}

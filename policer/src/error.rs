@@ -1,0 +1,91 @@
+//! Errors of the policer library: each says what is wrong and, where it helps, what to do.
+
+use std::{io, path::PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{command} needs root (CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN); run it with sudo")]
+    NotRoot { command: &'static str },
+
+    #[error("interface {0:?} does not exist")]
+    UnknownInterface(String),
+
+    #[error("invalid interface name {0:?}")]
+    BadInterfaceName(String),
+
+    #[error("no policer is attached to {0} (see `policer list`)")]
+    NotAttached(String),
+
+    #[error("a policer is already attached to {0}; use `policer set {0}` to change its profile")]
+    AlreadyAttached(String),
+
+    #[error(
+        "{iface} already carries an XDP program that is not ours (id {prog_id}{name}); \
+         policer never replaces it: detach it first (e.g. `ip link set dev {iface} xdp off`)"
+    )]
+    ForeignXdp {
+        iface: String,
+        prog_id: u32,
+        name: String,
+    },
+
+    #[error(
+        "the policer pinned at {path} was made by an incompatible version (layout {found}, \
+         this policer uses {expected}); detach it with that version, or remove {path}"
+    )]
+    IncompatibleLayout {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+
+    #[error("{0}")]
+    InvalidProfile(String),
+
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{context}")]
+    Bpf {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds what was being done to an I/O or BPF error.
+pub(crate) trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: what(),
+            source,
+        })
+    }
+}
+
+macro_rules! bpf_context {
+    ($($ty:ty),*) => {$(
+        impl<T> Context<T> for std::result::Result<T, $ty> {
+            fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+                self.map_err(|source| Error::Bpf { context: what(), source: Box::new(source) })
+            }
+        }
+    )*};
+}
+bpf_context!(
+    aya::EbpfError,
+    aya::maps::MapError,
+    aya::programs::ProgramError,
+    aya::programs::links::LinkError,
+    aya::pin::PinError
+);

@@ -1,0 +1,153 @@
+//! Where a policer's objects are pinned, and the bpffs they live on.
+//!
+//! Layout (version [`policer_common::LAYOUT_VERSION`]): `/sys/fs/bpf/policer/IFACE/` holds
+//! the XDP link (`link`) and one pin per map, named as the map. bpffs refuses names with a
+//! dot, so a dot in an interface name (`eth0.100`) is written as `:`, which interface names
+//! cannot contain. `attach` builds the directory in `/sys/fs/bpf/policer_partial/IFACE:PID`
+//! and renames it into place last, so a policer is either complete or absent; leftovers of an
+//! interrupted attach are removed by the next `attach` or `detach` of that interface.
+
+use std::{
+    ffi::CString,
+    fs,
+    os::unix::fs::DirBuilderExt as _,
+    path::{Path, PathBuf},
+};
+
+use crate::error::{Context as _, Error, Result};
+
+/// Mount point of the BPF file system.
+pub const BPFFS: &str = "/sys/fs/bpf";
+/// Directory of all of policer's pins, one sub-directory per interface.
+pub const ROOT: &str = "/sys/fs/bpf/policer";
+/// Where attaches in progress build their pin directories.
+pub const PARTIAL_ROOT: &str = "/sys/fs/bpf/policer_partial";
+/// Pin of the XDP link.
+pub const LINK: &str = "link";
+
+/// `iface` as a bpffs name.
+fn escape(iface: &str) -> String {
+    iface.replace('.', ":")
+}
+
+/// The pin directory of `iface`.
+pub fn dir(iface: &str) -> PathBuf {
+    Path::new(ROOT).join(escape(iface))
+}
+
+/// The directory an attach in progress builds before renaming it to [`dir`].
+pub fn partial_dir(iface: &str) -> PathBuf {
+    Path::new(PARTIAL_ROOT).join(format!("{}:{}", escape(iface), std::process::id()))
+}
+
+/// Mounts bpffs at [`BPFFS`] if nothing is mounted there, and creates [`ROOT`] (mode 0700).
+pub fn ensure_root() -> Result<()> {
+    if !is_bpffs(Path::new(BPFFS)) {
+        mount_bpffs()?;
+    }
+    for dir in [ROOT, PARTIAL_ROOT] {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .context(|| format!("creating {dir}"))?;
+    }
+    Ok(())
+}
+
+fn is_bpffs(path: &Path) -> bool {
+    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+    let Ok(c_path) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a properly sized out-parameter.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut stat) };
+    rc == 0 && stat.f_type as i64 == BPF_FS_MAGIC
+}
+
+fn mount_bpffs() -> Result<()> {
+    let target = CString::new(BPFFS).expect("no NUL");
+    let fstype = CString::new("bpf").expect("no NUL");
+    // SAFETY: valid C strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context(|| format!("mounting the BPF file system at {BPFFS}"));
+    }
+    Ok(())
+}
+
+/// Creates an empty directory with mode 0700.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .context(|| format!("creating {}", path.display()))
+}
+
+/// Leftovers of attaches of `iface` that were interrupted before they completed (their
+/// process is gone).
+pub fn stale_partials(iface: &str) -> Vec<PathBuf> {
+    let escaped = escape(iface);
+    let Ok(entries) = fs::read_dir(PARTIAL_ROOT) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.rsplit_once(':')
+                .is_some_and(|(owner, pid)| owner == escaped && !owner_alive(pid))
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+fn owner_alive(pid: &str) -> bool {
+    pid.parse::<u32>()
+        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes a pin directory and every pin in it. Unpinning the link detaches the program
+/// (nothing else holds it); unpinning the maps frees them once the program is gone.
+pub fn remove_dir(path: &Path) -> Result<()> {
+    let entries = fs::read_dir(path).context(|| format!("reading {}", path.display()))?;
+    for entry in entries {
+        let entry = entry.context(|| format!("reading {}", path.display()))?;
+        fs::remove_file(entry.path()).context(|| format!("removing {}", entry.path().display()))?;
+    }
+    fs::remove_dir(path).context(|| format!("removing {}", path.display()))
+}
+
+/// Interfaces with a pin directory, sorted.
+pub fn attached_interfaces() -> Result<Vec<String>> {
+    let entries = match fs::read_dir(ROOT) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).context(|| format!("reading {ROOT}")),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().replace(':', "."))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Fails with [`Error::NotRoot`] unless the process runs as root.
+pub fn require_root(command: &'static str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error::NotRoot { command });
+    }
+    Ok(())
+}

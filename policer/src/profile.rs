@@ -1,0 +1,229 @@
+//! Profiles as the user gives them (rates in bit/s, bursts as sizes or times) and as the
+//! kernel program uses them ([`Profile`]).
+
+use policer_common::{Colour, NANOS_PER_SEC, Profile, ProfileError, action, key_mode};
+
+use crate::{
+    error::{Error, Result},
+    units::{self, Burst},
+};
+
+/// The default committed burst: 100 ms of the rate (DESIGN.md section 2).
+pub const DEFAULT_CBS_NS: u64 = 100_000_000;
+/// The default excess burst, as a multiple of the committed burst.
+pub const DEFAULT_EBS_FACTOR: u64 = 2;
+/// The smallest default committed burst, in maximum-size frames of the interface.
+pub const MIN_DEFAULT_CBS_FRAMES: u64 = 2;
+
+/// How flows are told apart, as named on the command line.
+pub fn key_mode_name(mode: u8) -> &'static str {
+    match mode {
+        key_mode::SRC => "src",
+        key_mode::DST => "dst",
+        _ => "5tuple",
+    }
+}
+
+/// Parses `5tuple`, `src` or `dst`.
+pub fn parse_key_mode(text: &str) -> Result<u8, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "5tuple" | "5-tuple" | "flow" => Ok(key_mode::FIVE_TUPLE),
+        "src" => Ok(key_mode::SRC),
+        "dst" => Ok(key_mode::DST),
+        _ => Err(format!("invalid key {text:?}: expected 5tuple, src or dst")),
+    }
+}
+
+/// An action as named on the command line.
+pub fn action_name(action: u8) -> &'static str {
+    match action {
+        action::DROP => "drop",
+        _ => "pass",
+    }
+}
+
+/// Parses `pass` or `drop`.
+pub fn parse_action(text: &str) -> Result<u8, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "pass" => Ok(action::PASS),
+        "drop" => Ok(action::DROP),
+        _ => Err(format!("invalid action {text:?}: expected pass or drop")),
+    }
+}
+
+/// A profile as asked for; unset fields take defaults (on attach) or stay as they are (on set).
+#[derive(Clone, Debug, Default)]
+pub struct ProfileRequest {
+    /// Committed rate, bit/s.
+    pub cir_bits: Option<u64>,
+    pub cbs: Option<Burst>,
+    pub ebs: Option<Burst>,
+    pub key_mode: Option<u8>,
+    pub yellow: Option<u8>,
+    pub red: Option<u8>,
+}
+
+impl ProfileRequest {
+    /// The profile for a new policer on an interface whose largest frame is `max_frame` bytes.
+    pub fn resolve_new(&self, max_frame: u64) -> Result<Profile> {
+        let cir_bits = self
+            .cir_bits
+            .ok_or_else(|| Error::InvalidProfile("a committed rate (--cir) is required".into()))?;
+        let defaults = Profile {
+            key_mode: key_mode::FIVE_TUPLE,
+            yellow_action: action::PASS,
+            red_action: action::DROP,
+            cbs_ns: DEFAULT_CBS_NS,
+            ebs_ns: DEFAULT_CBS_NS * DEFAULT_EBS_FACTOR,
+            ..Profile::default()
+        };
+        self.resolve(cir_bits / 8, &defaults, max_frame)
+    }
+
+    /// `current` with the fields of this request changed. A burst not given keeps its time
+    /// of the rate if it was given as a time (or defaulted), else its size in bytes.
+    pub fn resolve_change(&self, current: &Profile, max_frame: u64) -> Result<Profile> {
+        let cir = self
+            .cir_bits
+            .map_or(current.cir_bytes_per_sec, |bits| bits / 8);
+        self.resolve(cir, current, max_frame)
+    }
+
+    fn resolve(&self, cir: u64, base: &Profile, max_frame: u64) -> Result<Profile> {
+        if cir == 0 {
+            return Err(Error::InvalidProfile(format!(
+                "rate {} is below the smallest rate policer meters, 8bit (1 byte/s)",
+                units::format_rate(self.cir_bits.unwrap_or_default())
+            )));
+        }
+        let given_or_kept = |given: Option<Burst>, ns: u64, bytes: u64| match given {
+            Some(burst) => burst,
+            None if ns != 0 => Burst::Time { ns },
+            None => Burst::Bytes(bytes),
+        };
+        let cbs_spec = given_or_kept(self.cbs, base.cbs_ns, base.cbs_bytes);
+        let ebs_spec = match (self.ebs, self.cbs, base.cir_bytes_per_sec) {
+            // On attach (no rate before), ebs defaults to twice the cbs given.
+            (None, Some(Burst::Time { ns }), 0) => Burst::Time {
+                ns: ns.saturating_mul(2),
+            },
+            (None, Some(Burst::Bytes(bytes)), 0) => Burst::Bytes(bytes.saturating_mul(2)),
+            _ => given_or_kept(self.ebs, base.ebs_ns, base.ebs_bytes),
+        };
+        // The default bursts (times) are never less than two maximum-size frames; a burst
+        // the user gave is taken as given, and refused below one frame.
+        let floor = |given: Option<Burst>, bytes: u64, frames: u64| {
+            if given.is_none() && base.cbs_ns == DEFAULT_CBS_NS {
+                bytes.max(frames * max_frame)
+            } else {
+                bytes
+            }
+        };
+        let cbs = floor(self.cbs, burst_bytes(cbs_spec, cir), MIN_DEFAULT_CBS_FRAMES);
+        let ebs = floor(
+            self.ebs,
+            burst_bytes(ebs_spec, cir),
+            MIN_DEFAULT_CBS_FRAMES * DEFAULT_EBS_FACTOR,
+        );
+        check_burst("cbs", cbs, max_frame)?;
+        check_burst("ebs", ebs, max_frame)?;
+        let mut profile = build(
+            cir,
+            cbs,
+            ebs,
+            self.key_mode.unwrap_or(base.key_mode),
+            self.yellow.unwrap_or(base.yellow_action),
+            self.red.unwrap_or(base.red_action),
+        )?;
+        profile.cbs_ns = time_of(cbs_spec);
+        profile.ebs_ns = time_of(ebs_spec);
+        Ok(profile)
+    }
+
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.cir_bits.is_none()
+            && self.cbs.is_none()
+            && self.ebs.is_none()
+            && self.key_mode.is_none()
+            && self.yellow.is_none()
+            && self.red.is_none()
+    }
+}
+
+fn time_of(burst: Burst) -> u64 {
+    match burst {
+        Burst::Time { ns } => ns,
+        Burst::Bytes(_) => 0,
+    }
+}
+
+fn burst_bytes(burst: Burst, cir: u64) -> u64 {
+    match burst {
+        Burst::Bytes(bytes) => bytes,
+        Burst::Time { ns } => bytes_in(cir, ns),
+    }
+}
+
+/// Bytes sent at `cir` bytes/s in `ns` nanoseconds, rounded down.
+fn bytes_in(cir: u64, ns: u64) -> u64 {
+    let bytes = cir as u128 * ns as u128 / NANOS_PER_SEC as u128;
+    u64::try_from(bytes).unwrap_or(u64::MAX)
+}
+
+fn check_burst(name: &str, bytes: u64, max_frame: u64) -> Result<()> {
+    // An excess burst of 0 is meaningful: a plain token bucket.
+    let zero_allowed = name == "ebs";
+    if bytes < max_frame && !(zero_allowed && bytes == 0) {
+        return Err(Error::InvalidProfile(format!(
+            "{name} of {bytes} bytes is below one maximum-size frame of the interface \
+             ({max_frame} bytes): such a bucket could never pass a full frame{}",
+            if zero_allowed {
+                " (ebs 0 is allowed: it makes a plain token bucket)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
+fn build(cir: u64, cbs: u64, ebs: u64, key: u8, yellow: u8, red: u8) -> Result<Profile> {
+    Profile::new(cir, cbs, ebs, key, yellow, red).map_err(|e| {
+        Error::InvalidProfile(match e {
+            ProfileError::ZeroRate => "the rate must be greater than zero".into(),
+            ProfileError::RateTooHigh => {
+                "the rate is above the largest policer meters, 1Tbit".into()
+            }
+            ProfileError::BurstTooLarge => format!(
+                "bursts are limited to {} (asked: cbs {}, ebs {})",
+                units::format_size(policer_common::MAX_BURST_BYTES),
+                units::format_size(cbs),
+                units::format_size(ebs)
+            ),
+            ProfileError::BadKeyMode => "unknown key mode".into(),
+            ProfileError::BadAction => "unknown action".into(),
+        })
+    })
+}
+
+/// A burst in milliseconds of the profile's rate.
+pub fn burst_ms(profile: &Profile, bytes: u64) -> f64 {
+    bytes as f64 * 1000.0 / profile.cir_bytes_per_sec as f64
+}
+
+/// One line that says how a profile reads, tc-style.
+pub fn describe(profile: &Profile) -> String {
+    format!(
+        "cir {} ({} bytes/s) cbs {}b ({:.1}ms) ebs {}b ({:.1}ms) key {} yellow {} red {}",
+        units::format_rate(profile.cir_bytes_per_sec * 8),
+        profile.cir_bytes_per_sec,
+        profile.cbs_bytes,
+        burst_ms(profile, profile.cbs_bytes),
+        profile.ebs_bytes,
+        burst_ms(profile, profile.ebs_bytes),
+        key_mode_name(profile.key_mode),
+        action_name(profile.action_for(Colour::Yellow)),
+        action_name(profile.action_for(Colour::Red)),
+    )
+}
