@@ -1,0 +1,399 @@
+//! Harness for the integration tests: network namespaces joined by veth pairs, commands run
+//! inside them, the `policer` binary, iperf3. Everything a test creates is removed when its
+//! handle drops, also when the test fails (panics unwind through the drops).
+//!
+//! Names are unique per process and per test (`pt<pid><n>`), so tests run in parallel, and
+//! pins (which live in the root bpffs, keyed by interface name) never collide.
+
+use std::{
+    ffi::OsStr,
+    fs,
+    os::fd::AsRawFd as _,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::Duration,
+};
+
+/// A fresh name, unique in this process and across concurrent test processes.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = format!("pt{}{}{tag}", std::process::id() % 100_000, n);
+    assert!(name.len() <= 15, "interface name {name} too long");
+    name
+}
+
+/// Runs a command and returns its output; panics with stderr if it cannot start.
+pub fn run<I, S>(program: &str, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn run_ok<I, S>(program: &str, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    let output = run(program, &args);
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        let name = unique_name("n");
+        run_ok("ip", ["netns", "add", &name]);
+        let ns = Netns { name };
+        ns.exec_ok("ip", ["link", "set", "lo", "up"]);
+        // No IPv6 autoconfiguration chatter: the tests count every frame.
+        ns.exec_ok("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns.exec_ok("sysctl", ["-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        ns
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.name))
+    }
+
+    /// A command inside the namespace (`ip netns exec`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program])
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn exec<I, S>(&self, program: &str, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> = vec![
+            "netns".into(),
+            "exec".into(),
+            self.name.clone().into(),
+            program.into(),
+        ];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        run("ip", all)
+    }
+
+    pub fn exec_ok<I, S>(&self, program: &str, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
+        let output = self.exec(program, &args);
+        assert!(
+            output.status.success(),
+            "in {}: {program} {args:?} failed: {}{}",
+            self.name,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The `policer` CLI inside the namespace. `nsenter --net` rather than `ip netns exec`,
+    /// which remounts /sys and would hide the root bpffs where the pins live.
+    pub fn policer<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Command::new("nsenter")
+            .arg(format!("--net={}", self.path().display()))
+            .arg(policer_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run policer")
+    }
+
+    /// Runs `f` on this thread with the thread inside the namespace, then moves it back.
+    pub fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        let own = fs::File::open("/proc/thread-self/ns/net").expect("open own netns");
+        let target = fs::File::open(self.path()).expect("open netns");
+        // SAFETY: setns on valid namespace descriptors; affects only this thread.
+        assert_eq!(
+            unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        // SAFETY: as above, back to where the thread was.
+        assert_eq!(
+            unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Default for Netns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes left inside (an iperf3 server) would keep the namespace alive.
+        let _ = run("ip", ["netns", "pids", &self.name])
+            .stdout
+            .split(|&b| b == b'\n')
+            .try_for_each(|pid| {
+                let pid = String::from_utf8_lossy(pid);
+                if !pid.trim().is_empty() {
+                    let _ = run("kill", ["-9", pid.trim()]);
+                }
+                Some(())
+            });
+        let _ = run("ip", ["netns", "del", &self.name]);
+    }
+}
+
+/// Two namespaces joined by a veth pair: `a` (10.x.y.1, the sender) and `b` (10.x.y.2, the
+/// receiver, where the policer goes). GRO is off on `b` so that every frame is one packet
+/// to the stack and the counters can be compared one to one.
+pub struct Testbed {
+    pub a: Netns,
+    pub b: Netns,
+    pub a_if: String,
+    pub b_if: String,
+    pub a_addr: String,
+    pub b_addr: String,
+}
+
+impl Testbed {
+    pub fn new() -> Testbed {
+        let a = Netns::new();
+        let b = Netns::new();
+        let a_if = unique_name("a");
+        let b_if = unique_name("b");
+        run_ok(
+            "ip",
+            [
+                "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if,
+                "netns", &b.name,
+            ],
+        );
+        // A /30 per testbed, from the pid and a counter, inside 10.0.0.0/8 and only ever
+        // between the test's own namespaces.
+        static SUBNET: AtomicU32 = AtomicU32::new(0);
+        let subnet = (std::process::id() % 200) * 256 + SUBNET.fetch_add(1, Ordering::Relaxed);
+        let (hi, lo) = ((subnet >> 8) % 250 + 1, subnet % 256);
+        let a_addr = format!("10.{hi}.{lo}.1");
+        let b_addr = format!("10.{hi}.{lo}.2");
+        a.exec_ok("ip", ["addr", "add", &format!("{a_addr}/30"), "dev", &a_if]);
+        b.exec_ok("ip", ["addr", "add", &format!("{b_addr}/30"), "dev", &b_if]);
+        for (ns, ifname) in [(&a, &a_if), (&b, &b_if)] {
+            ns.exec_ok("ip", ["link", "set", ifname, "up"]);
+            ns.exec_ok(
+                "ethtool",
+                ["-K", ifname, "gro", "off", "tso", "off", "gso", "off"],
+            );
+        }
+        Testbed {
+            a,
+            b,
+            a_if,
+            b_if,
+            a_addr,
+            b_addr,
+        }
+    }
+
+    /// `policer ARGS` in the receiver's namespace, expected to succeed.
+    pub fn policer_ok(&self, args: &[&str]) -> String {
+        let output = self.b.policer(args);
+        assert!(
+            output.status.success(),
+            "policer {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Attaches a policer to the receiver's interface with `args` after `--cir`.
+    pub fn attach(&self, extra: &[&str]) -> String {
+        let mut args = vec!["attach", self.b_if.as_str()];
+        args.extend_from_slice(extra);
+        self.policer_ok(&args)
+    }
+
+    /// `policer stats --json` of the receiver's interface.
+    pub fn stats(&self) -> serde_json::Value {
+        let out = self.policer_ok(&["stats", &self.b_if, "--json"]);
+        serde_json::from_str(&out).expect("stats --json is JSON")
+    }
+
+    /// Runs an iperf3 test from `a` to `b` and returns its JSON report.
+    pub fn iperf3(&self, seconds: u32, extra: &[&str]) -> serde_json::Value {
+        let port = 20_000
+            + (std::process::id() % 20_000) as u16
+            + SUBNET_PORT.fetch_add(1, Ordering::Relaxed) as u16;
+        let port = port.to_string();
+        let mut server = self
+            .b
+            .command("iperf3")
+            .args(["-s", "-1", "-p", &port, "-B", &self.b_addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start iperf3 server");
+        let mut result = None;
+        for _ in 0..50 {
+            thread::sleep(Duration::from_millis(100));
+            let mut args = vec![
+                "-c".to_string(),
+                self.b_addr.clone(),
+                "-p".into(),
+                port.clone(),
+                "-t".into(),
+                seconds.to_string(),
+                "-J".into(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let output = self.a.exec("iperf3", &args);
+            let report: serde_json::Value =
+                serde_json::from_slice(&output.stdout).unwrap_or_default();
+            // "unable to connect" while the server starts: try again.
+            if report["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("connect"))
+            {
+                continue;
+            }
+            result = Some(report);
+            break;
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        let report = result.expect("iperf3 never connected");
+        assert!(
+            report["error"].is_null(),
+            "iperf3 failed: {}",
+            report["error"]
+        );
+        report
+    }
+
+    /// Received goodput in bit/s of an iperf3 report.
+    pub fn goodput_bps(report: &serde_json::Value) -> f64 {
+        report["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .expect("sum_received")
+    }
+
+    /// IPv4 packets the receiver's stack got (Ip: InReceives, namespace-local).
+    pub fn ip_in_receives(&self) -> u64 {
+        let snmp = self.b.exec_ok("cat", ["/proc/net/snmp"]);
+        let mut lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
+        let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
+        let index = names
+            .split_whitespace()
+            .position(|n| n == "InReceives")
+            .unwrap();
+        values
+            .split_whitespace()
+            .nth(index)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+static SUBNET_PORT: AtomicU32 = AtomicU32::new(0);
+
+impl Default for Testbed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        // Detach (removes the pins); ignore "not attached". Then the namespaces go, and the
+        // veth pair with them.
+        if let Some(bin) = find_policer_bin() {
+            let _ = run(
+                "nsenter",
+                [
+                    format!("--net={}", self.b.path().display()),
+                    bin.display().to_string(),
+                    "detach".into(),
+                    self.b_if.clone(),
+                ],
+            );
+        }
+        let _ = fs::remove_dir_all(pin_dir(&self.b_if));
+    }
+}
+
+/// Where policer pins the objects of `iface`.
+pub fn pin_dir(iface: &str) -> PathBuf {
+    policer::pins::dir(iface)
+}
+
+/// The `policer` binary of this build: beside the running executable (xtask), or beside
+/// the `deps` directory of a test binary.
+pub fn policer_bin() -> PathBuf {
+    find_policer_bin().expect("the policer binary is missing: run `cargo build` first")
+}
+
+fn find_policer_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("policer"))
+        .find(|bin| bin.exists())
+}
+
+/// The id of the XDP program on `iface` in `ns`, if any.
+pub fn xdp_prog_id(ns: &Netns, iface: &str) -> Option<u64> {
+    let out = ns.exec_ok("ip", ["-j", "-d", "link", "show", "dev", iface]);
+    let links: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    let xdp = &links[0]["xdp"];
+    xdp["prog"]["id"]
+        .as_u64()
+        .or_else(|| xdp["attached"][0]["prog"]["id"].as_u64())
+}
+
+/// Text of a command's stderr and stdout.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    )
+}

@@ -1,0 +1,259 @@
+//! The CLI's errors: each exits non-zero with a specific message and changes nothing; and
+//! `detach` leaves nothing behind.
+
+use aya::programs::{Xdp, XdpMode};
+use policer_common::PROG_XDP_PASS;
+use policer_tests::{Netns, Testbed, pin_dir, policer_bin, run, run_ok, text, xdp_prog_id};
+
+/// Runs `policer args` in the receiver's namespace and checks it fails with `message`, and
+/// that the interface has no pins and no XDP program afterwards.
+fn fails_cleanly(bed: &Testbed, args: &[&str], message: &str) {
+    let output = bed.b.policer(args);
+    let text = text(&output);
+    assert!(
+        !output.status.success(),
+        "policer {args:?} should fail, printed: {text}"
+    );
+    assert!(
+        text.contains(message),
+        "policer {args:?}: expected {message:?} in: {text}"
+    );
+    assert!(!pin_dir(&bed.b_if).exists(), "policer {args:?} left pins");
+    assert_eq!(
+        xdp_prog_id(&bed.b, &bed.b_if),
+        None,
+        "policer {args:?} left an XDP program"
+    );
+}
+
+#[test]
+fn bad_rates_and_bursts_are_refused() {
+    let bed = Testbed::new();
+    let iface = bed.b_if.as_str();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--cir", ""], "empty"),
+        (&["--cir", "0"], "greater than zero"),
+        (&["--cir", "-1mbit"], "negative"),
+        (&["--cir", "fast"], "not a number"),
+        (&["--cir", "5xyz"], "unknown unit \"xyz\""),
+        (&["--cir", "99999999999999999999999"], "too large"),
+        (&["--cir", "20000000tbit"], "too large"),
+        (&["--cir", "4bit"], "below the smallest rate"),
+        (&["--cir", "2tbit"], "above the largest"),
+        (
+            &["--cir", "1mbit", "--cbs", "100"],
+            "cbs of 100 bytes is below one maximum-size frame",
+        ),
+        (
+            &["--cir", "1mbit", "--cbs", "1ms"],
+            "below one maximum-size frame",
+        ),
+        (
+            &["--cir", "1mbit", "--ebs", "1000"],
+            "ebs of 1000 bytes is below",
+        ),
+        (&["--cir", "1mbit", "--cbs", "5gb"], "bursts are limited to"),
+        (&["--cir", "1mbit", "--cbs", "lots"], "invalid burst"),
+        (
+            &["--cir", "1mbit", "--key", "port"],
+            "expected 5tuple, src or dst",
+        ),
+        (
+            &["--cir", "1mbit", "--red", "explode"],
+            "expected pass or drop",
+        ),
+        (&["--cir", "1mbit", "--max-flows", "0"], "max-flows"),
+        (&[], "needs a committed rate"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["attach", iface];
+        args.extend_from_slice(flags);
+        fails_cleanly(&bed, &args, message);
+    }
+}
+
+#[test]
+fn unknown_interface_is_refused() {
+    let bed = Testbed::new();
+    fails_cleanly(
+        &bed,
+        &["attach", "nosuchif0", "--cir", "1mbit"],
+        "\"nosuchif0\" does not exist",
+    );
+    for command in ["stats", "flows", "detach"] {
+        fails_cleanly(
+            &bed,
+            &[command, "nosuchif0"],
+            "no policer is attached to nosuchif0",
+        );
+    }
+}
+
+#[test]
+fn commands_on_an_interface_without_policer_are_refused() {
+    let bed = Testbed::new();
+    let iface = bed.b_if.as_str();
+    let message = format!("no policer is attached to {iface}");
+    fails_cleanly(&bed, &["stats", iface], &message);
+    fails_cleanly(&bed, &["flows", iface, "--json"], &message);
+    fails_cleanly(&bed, &["set", iface, "--cir", "2mbit"], &message);
+    fails_cleanly(&bed, &["detach", iface], &message);
+}
+
+#[test]
+fn running_without_root_is_refused() {
+    let bed = Testbed::new();
+    let output = run(
+        "nsenter",
+        [
+            format!("--net={}", bed.b.path().display()),
+            "setpriv".into(),
+            "--reuid=65534".into(),
+            "--regid=65534".into(),
+            "--clear-groups".into(),
+            policer_bin().display().to_string(),
+            "attach".into(),
+            bed.b_if.clone(),
+            "--cir".into(),
+            "1mbit".into(),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(text(&output).contains("needs root"), "{}", text(&output));
+    assert!(!pin_dir(&bed.b_if).exists());
+    assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), None);
+}
+
+#[test]
+fn a_foreign_xdp_program_is_never_replaced() {
+    let bed = Testbed::new();
+    // Someone else's XDP program, attached from this test process inside the namespace.
+    let mut ebpf = aya::Ebpf::load(policer::ebpf_object()).expect("load object");
+    let program: &mut Xdp = ebpf
+        .program_mut(PROG_XDP_PASS)
+        .unwrap()
+        .try_into()
+        .expect("an XDP program");
+    program.load().expect("load xdp_pass");
+    bed.b.enter(|| {
+        program
+            .attach(&bed.b_if, XdpMode::Skb)
+            .expect("attach foreign XDP")
+    });
+    let foreign = xdp_prog_id(&bed.b, &bed.b_if).expect("foreign program attached");
+
+    let output = bed.b.policer(["attach", &bed.b_if, "--cir", "1mbit"]);
+    let message = text(&output);
+    assert!(
+        !output.status.success(),
+        "attach over a foreign program must fail: {message}"
+    );
+    assert!(
+        message.contains("already carries an XDP program that is not ours"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("id {foreign}")),
+        "names the program: {message}"
+    );
+    assert_eq!(
+        xdp_prog_id(&bed.b, &bed.b_if),
+        Some(foreign),
+        "the foreign program stays"
+    );
+    assert!(!pin_dir(&bed.b_if).exists());
+    drop(ebpf);
+}
+
+#[test]
+fn a_second_attach_is_refused_and_changes_nothing() {
+    let bed = Testbed::new();
+    bed.attach(&["--cir", "1mbit"]);
+    let prog = xdp_prog_id(&bed.b, &bed.b_if).expect("attached");
+    let before = bed.stats();
+    let output = bed.b.policer(["attach", &bed.b_if, "--cir", "5mbit"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("already attached"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("use `policer set"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), Some(prog));
+    assert_eq!(bed.stats()["profile"], before["profile"]);
+}
+
+#[test]
+fn attach_reports_how_it_read_the_input_and_what_it_set() {
+    let bed = Testbed::new();
+    let output = bed
+        .b
+        .policer(["attach", &bed.b_if, "--cir", "1mbps", "--cbs", "200ms"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let message = text(&output);
+    // tc's mbps is megabytes per second: say so.
+    assert!(
+        message.contains("read --cir as 8Mbit (8000000 bit/s)"),
+        "{message}"
+    );
+    assert!(message.contains("cbs 200000b (200.0ms)"), "{message}");
+    assert!(message.contains("ebs 400000b (400.0ms)"), "{message}");
+    assert!(message.contains("XDP native mode"), "{message}");
+    let stats = bed.stats();
+    assert_eq!(stats["profile"]["cir_bps"], 8_000_000);
+    assert_eq!(stats["profile"]["cbs_bytes"], 200_000);
+    let listed = bed.policer_ok(&["list", "--json"]);
+    assert!(
+        listed.contains(&bed.b_if),
+        "list shows the policer: {listed}"
+    );
+}
+
+#[test]
+fn detach_leaves_no_pins_no_program_and_no_namespace() {
+    let bed = Testbed::new();
+    let names = [bed.a.name.clone(), bed.b.name.clone()];
+    bed.attach(&["--cir", "1mbit"]);
+    assert!(pin_dir(&bed.b_if).join("link").exists());
+    assert!(xdp_prog_id(&bed.b, &bed.b_if).is_some());
+    bed.policer_ok(&["detach", &bed.b_if]);
+    assert!(!pin_dir(&bed.b_if).exists(), "pins removed");
+    assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), None, "program detached");
+    drop(bed);
+    let namespaces = run_ok("ip", ["netns", "list"]);
+    for name in names {
+        assert!(!namespaces.contains(&name), "namespace {name} removed");
+    }
+}
+
+#[test]
+fn set_needs_something_to_change() {
+    let bed = Testbed::new();
+    bed.attach(&["--cir", "1mbit"]);
+    let output = bed.b.policer(["set", &bed.b_if]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("nothing to change"));
+    // A bad value leaves the profile as it was.
+    let before = bed.stats()["profile"].clone();
+    let output = bed.b.policer(["set", &bed.b_if, "--cbs", "10"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("below one maximum-size frame"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(bed.stats()["profile"], before);
+}
+
+/// Keeps `Netns` in use from this file (the harness is shared by all test files).
+#[test]
+fn a_namespace_is_removed_on_drop() {
+    let ns = Netns::new();
+    let name = ns.name.clone();
+    drop(ns);
+    assert!(!run_ok("ip", ["netns", "list"]).contains(&name));
+}

@@ -1,0 +1,25 @@
+//! `cargo xtask`: project tasks that are not the product.
+
+mod demo;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Two namespaces joined by veth; a TCP flow without and then with
+    /// `policer attach ... --cir 10mbit` on the receiver; goodput of both and `policer stats`.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Demo(args) => demo::run(&args),
+    }
+}
