@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything a fresh machine lacks to build, run and test policer.
+# Idempotent: every step checks first, so a second run takes a few seconds.
+# Recipe: ../shared/DESIGN.md section 4 (rustc-web ships a precompiled `core` for
+# bpfel-unknown-none; bpf-linker 0.13 is built against Debian's LLVM 22).
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh must run as root (it installs Debian packages)" >&2
+    exit 1
+fi
+
+APT_PACKAGES=(rustc-web libstd-rust-web-dev-bpf llvm-22-dev iperf3 bpftool nftables
+              ethtool iproute2 iputils-ping procps)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    log "Debian packages present"
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! bpf-linker --version 2>/dev/null | grep -q '0\.13\.'; then
+    log "building bpf-linker 0.13 against LLVM 22 (about a minute)"
+    LLVM_PREFIX=/usr/lib/llvm-22 cargo install --quiet --locked bpf-linker@0.13.0 \
+        --no-default-features --features llvm-22
+else
+    log "bpf-linker present"
+fi
+
+if ! mountpoint -q /sys/fs/bpf; then
+    log "mounting bpffs at /sys/fs/bpf"
+    mount -t bpf bpf /sys/fs/bpf
+fi
+log "done"
