@@ -61,24 +61,25 @@ pub const fn new_flow(profile: &Profile, now_ns: u64) -> FlowState {
 /// Adds the tokens earned since `state.last_ns`, never past `cbs`.
 ///
 /// A clock that reads at or before `last_ns` (another CPU updated the flow with a later
-/// timestamp, or a clock step) refills nothing and leaves `last_ns` where it is, so the same
-/// interval is never credited twice.
+/// timestamp, or a clock step) earns nothing and leaves `last_ns` where it is, so the same
+/// interval is never credited twice. The cap at `cbs` applies either way: tokens above a cbs
+/// lowered by `policer set` come down to it on the next packet.
 #[inline(always)]
 fn refill(profile: &Profile, state: &mut FlowState, now_ns: u64) {
-    if now_ns <= state.last_ns {
-        return;
-    }
-    let elapsed = now_ns.wrapping_sub(state.last_ns);
-    state.last_ns = now_ns;
-    let elapsed = if elapsed < profile.fill_ns {
-        elapsed
+    let earned = if now_ns > state.last_ns {
+        let elapsed = now_ns.wrapping_sub(state.last_ns);
+        state.last_ns = now_ns;
+        let elapsed = if elapsed < profile.fill_ns {
+            elapsed
+        } else {
+            profile.fill_ns
+        };
+        // At most (cbs + ebs) * 1e9 + cir: see the module comment.
+        elapsed.wrapping_mul(profile.cir_bytes_per_sec)
     } else {
-        profile.fill_ns
+        0
     };
-    // At most (cbs + ebs) * 1e9 + cir: see the module comment.
-    let earned = elapsed.wrapping_mul(profile.cir_bytes_per_sec);
     let cbs = scaled(profile.cbs_bytes);
-    // `tokens` can exceed a cbs lowered by `policer set`: then it is brought down to it.
     let room = cbs.wrapping_sub(state.tokens);
     state.tokens = if room <= 0 || earned >= room as u64 {
         cbs

@@ -1,0 +1,735 @@
+//! Tests of the meter against DESIGN.md section 2: one test per rule, the worked example, and
+//! property tests of the contract (bounds, the plain token bucket at `ebs = 0`, conforming
+//! flows all green, extreme values).
+
+extern crate std;
+
+use super::*;
+use crate::types::{MAX_BURST_BYTES, MAX_CIR_BYTES_PER_SEC, ProfileError, action, key_mode};
+use proptest::prelude::*;
+use std::vec::Vec;
+
+use Colour::{Green, Red, Yellow};
+
+const NS: u64 = NANOS_PER_SEC;
+const MS: u64 = 1_000_000;
+const YEAR_NS: u64 = 365 * 24 * 3600 * NS;
+
+fn profile(cir: u64, cbs: u64, ebs: u64) -> Profile {
+    Profile::new(
+        cir,
+        cbs,
+        ebs,
+        key_mode::FIVE_TUPLE,
+        action::PASS,
+        action::DROP,
+    )
+    .unwrap()
+}
+
+/// `bytes` in nano-bytes, the unit of `FlowState::tokens` and `debt`.
+fn nano(bytes: i64) -> i64 {
+    bytes * NS as i64
+}
+
+/// Colours `count` packets of `len` bytes, all at `now_ns`.
+fn burst(p: &Profile, state: &mut FlowState, count: usize, len: u32, now_ns: u64) -> Vec<Colour> {
+    (0..count).map(|_| police(p, state, len, now_ns)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile::new
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn profile_new_refuses_a_zero_rate() {
+    let r = Profile::new(
+        0,
+        1000,
+        1000,
+        key_mode::FIVE_TUPLE,
+        action::PASS,
+        action::DROP,
+    );
+    assert_eq!(r, Err(ProfileError::ZeroRate));
+}
+
+#[test]
+fn profile_new_refuses_a_rate_above_1_tbit() {
+    let max = Profile::new(MAX_CIR_BYTES_PER_SEC, 0, 0, 0, 0, 1);
+    assert!(max.is_ok());
+    let r = Profile::new(MAX_CIR_BYTES_PER_SEC + 1, 0, 0, 0, 0, 1);
+    assert_eq!(r, Err(ProfileError::RateTooHigh));
+    assert_eq!(
+        Profile::new(u64::MAX, 0, 0, 0, 0, 1),
+        Err(ProfileError::RateTooHigh)
+    );
+}
+
+#[test]
+fn profile_new_refuses_bursts_above_4_gib() {
+    assert!(Profile::new(1, MAX_BURST_BYTES, MAX_BURST_BYTES, 0, 0, 1).is_ok());
+    let too_big = MAX_BURST_BYTES + 1;
+    assert_eq!(
+        Profile::new(1, too_big, 0, 0, 0, 1),
+        Err(ProfileError::BurstTooLarge)
+    );
+    assert_eq!(
+        Profile::new(1, 0, too_big, 0, 0, 1),
+        Err(ProfileError::BurstTooLarge)
+    );
+    assert_eq!(
+        Profile::new(1, u64::MAX, u64::MAX, 0, 0, 1),
+        Err(ProfileError::BurstTooLarge)
+    );
+}
+
+#[test]
+fn profile_new_refuses_bad_key_mode_and_actions() {
+    assert_eq!(
+        Profile::new(1, 0, 0, key_mode::DST + 1, 0, 1),
+        Err(ProfileError::BadKeyMode)
+    );
+    assert_eq!(
+        Profile::new(1, 0, 0, 0, action::DROP + 1, 1),
+        Err(ProfileError::BadAction)
+    );
+    assert_eq!(
+        Profile::new(1, 0, 0, 0, 0, action::DROP + 1),
+        Err(ProfileError::BadAction)
+    );
+}
+
+#[test]
+fn profile_new_computes_fill_ns_rounded_up() {
+    // 8000 bytes from -ebs to cbs at 1000 B/s: 8 s.
+    assert_eq!(profile(1000, 3000, 5000).fill_ns, 8 * NS);
+    // 1 byte at 3 B/s: 333_333_333.3 ns, rounded up.
+    assert_eq!(profile(3, 1, 0).fill_ns, 333_333_334);
+    // The largest span at the smallest rate: 2^33 bytes at 1 B/s.
+    assert_eq!(
+        profile(1, MAX_BURST_BYTES, MAX_BURST_BYTES).fill_ns,
+        2 * MAX_BURST_BYTES * NS
+    );
+}
+
+#[test]
+fn profile_action_for_each_colour() {
+    let p = Profile::new(1000, 0, 0, 0, action::DROP, action::PASS).unwrap();
+    assert_eq!(p.action_for(Green), action::PASS);
+    assert_eq!(p.action_for(Yellow), action::DROP);
+    assert_eq!(p.action_for(Red), action::PASS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules, one by one
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn new_flow_starts_full_without_debt() {
+    let p = profile(1000, 3000, 5000);
+    let s = new_flow(&p, 42);
+    assert_eq!(s.tokens, nano(3000));
+    assert_eq!(s.debt, 0);
+    assert_eq!(s.last_ns, 42);
+    assert_eq!((s.packets, s.bytes, s.red_packets), (0, 0, 0));
+}
+
+#[test]
+fn refill_of_one_millisecond_at_1000_bytes_per_second_is_exactly_one_byte() {
+    let p = profile(1000, 3000, 0);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 3000, 0), Green);
+    assert_eq!(s.tokens, 0);
+    // One nanosecond short of a byte: 999_999_000 nano-bytes, not enough (ebs 0: red).
+    assert_eq!(police(&p, &mut s, 1, MS - 1), Red);
+    assert_eq!(s.tokens, 999_999_000);
+    // The last nanosecond completes the byte, exactly.
+    assert_eq!(police(&p, &mut s, 1, MS), Green);
+    assert_eq!(s.tokens, 0);
+    assert_eq!(s.last_ns, MS);
+}
+
+#[test]
+fn refill_is_elapsed_time_times_rate_in_nano_bytes() {
+    let p = profile(12_345, 1_000_000, 0);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 1_000_000, 0), Green);
+    assert_eq!(police(&p, &mut s, 0, 777), Green);
+    assert_eq!(s.tokens, 777 * 12_345);
+    assert_eq!(police(&p, &mut s, 0, 777 + 3 * NS), Green);
+    assert_eq!(s.tokens, (777 + 3 * NS as i64) * 12_345);
+    assert_eq!(s.tokens_bytes(), 37_035);
+}
+
+#[test]
+fn sub_byte_refills_between_packets_are_kept() {
+    // Each 1 us gap earns 0.5 byte at 500_000 B/s. A meter that rounded each refill down to
+    // whole bytes would never pass another 64-byte packet after the first.
+    let p = profile(500_000, 64, 0);
+    let mut s = new_flow(&p, 0);
+    let packets = 128_000u64;
+    let mut green = 0u64;
+    for i in 0..packets {
+        if police(&p, &mut s, 64, i * 1_000) == Green {
+            green += 1;
+        }
+    }
+    // The full bucket passes packet 0; then 128 gaps of 0.5 byte earn each next 64 bytes:
+    // packets 0, 128, 256, ..., 127_872.
+    assert_eq!(green, packets / 128);
+    // That is the rate: green bytes within one packet of cbs + cir * T.
+    let earned = p.cir_bytes_per_sec * (packets - 1) * 1_000 / NS;
+    assert!(green * 64 <= 64 + earned && green * 64 + 64 > 64 + earned);
+}
+
+#[test]
+fn refill_never_goes_past_cbs() {
+    let p = profile(1000, 3000, 5000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 1000, 0), Green);
+    // 10 s at 1000 B/s would earn 10_000 bytes; the bucket holds 3000.
+    assert_eq!(police(&p, &mut s, 0, 10 * NS), Green);
+    assert_eq!(s.tokens, nano(3000));
+    // And from a borrowing bucket too.
+    assert_eq!(burst(&p, &mut s, 3, 1500, 10 * NS), [Green, Green, Yellow]);
+    assert_eq!(s.tokens_bytes(), -1500);
+    assert_eq!(police(&p, &mut s, 0, 20 * NS), Green);
+    assert_eq!(s.tokens, nano(3000));
+}
+
+#[test]
+fn green_takes_len_tokens_when_tokens_are_at_least_len() {
+    let p = profile(1000, 3000, 5000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 1000, 0), Green);
+    assert_eq!(s.tokens, nano(2000));
+    // tokens == len is still green.
+    assert_eq!(police(&p, &mut s, 2000, 0), Green);
+    assert_eq!(s.tokens, 0);
+    assert_eq!(s.debt, 0);
+}
+
+#[test]
+fn yellow_takes_len_tokens_and_adds_the_actual_debt() {
+    let p = profile(1000, 3000, 5000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 2000, 0), Green);
+    // 1000 tokens, 1500 bytes: borrows a = 500 (not 1500).
+    assert_eq!(police(&p, &mut s, 1500, 0), Yellow);
+    assert_eq!(s.tokens, nano(-500));
+    assert_eq!(s.debt, nano(500) as u64);
+    // -500 tokens, 1000 bytes: a = 1500, debt 500 + 1500.
+    assert_eq!(police(&p, &mut s, 1000, 0), Yellow);
+    assert_eq!(s.tokens, nano(-1500));
+    assert_eq!(s.debt, nano(2000) as u64);
+}
+
+#[test]
+fn red_takes_no_tokens_and_resets_the_debt() {
+    let p = profile(1000, 3000, 5000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(
+        burst(&p, &mut s, 4, 1500, 0),
+        [Green, Green, Yellow, Yellow]
+    );
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-3000, 4500));
+    // a = 4500, debt + a = 9000 >= 5000.
+    assert_eq!(police(&p, &mut s, 1500, 0), Red);
+    assert_eq!(s.tokens, nano(-3000));
+    assert_eq!(s.debt, 0);
+}
+
+#[test]
+fn debt_plus_actual_debt_equal_to_ebs_is_red() {
+    let p = profile(1000, 1000, 2000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 1000, 0), Green);
+    // tokens 0, a = 2000 == ebs: red (JunosE's `>=`, not Cisco's `>`).
+    assert_eq!(police(&p, &mut s, 2000, 0), Red);
+    assert_eq!((s.tokens, s.debt), (0, 0));
+}
+
+#[test]
+fn debt_plus_actual_debt_one_byte_under_ebs_is_yellow() {
+    let p = profile(1000, 1000, 2000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 1000, 0), Green);
+    assert_eq!(police(&p, &mut s, 1999, 0), Yellow);
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-1999, 1999));
+}
+
+#[test]
+fn ebs_boundary_is_exact_to_the_nano_byte() {
+    let p = profile(1000, 1000, 2000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 1000, 0), Green);
+    // 1 ns at 1000 B/s earns 1000 nano-bytes: a = 2000 bytes - 1000 nano-bytes < ebs.
+    assert_eq!(police(&p, &mut s, 2000, 1), Yellow);
+    assert_eq!(s.debt, nano(2000) as u64 - 1000);
+}
+
+#[test]
+fn ebs_zero_makes_every_borrowing_packet_red() {
+    let p = profile(1000, 3000, 0);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, 2999, 0), Green);
+    // 1 token left: each packet needing more is red and takes nothing.
+    assert_eq!(burst(&p, &mut s, 5, 2, 0), [Red; 5]);
+    assert_eq!(police(&p, &mut s, 1, 0), Green);
+    assert_eq!(police(&p, &mut s, 1, 0), Red);
+    assert_eq!((s.tokens, s.debt), (0, 0));
+}
+
+#[test]
+fn debt_does_not_decay_with_time() {
+    let p = profile(1000, 3000, 5000);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Yellow]);
+    assert_eq!(s.debt_bytes(), 1500);
+    // An hour later the bucket is full again, and the debt is still 1500.
+    let later = 3600 * NS;
+    assert_eq!(police(&p, &mut s, 0, later), Green);
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (3000, 1500));
+    // So the second borrow is red (1500 + 3000 >= 5000); from zero debt it would be yellow.
+    assert_eq!(
+        burst(&p, &mut s, 4, 1500, later),
+        [Green, Green, Yellow, Red]
+    );
+}
+
+#[test]
+fn worked_example_of_design_section_2() {
+    // cbs 3000, ebs 5000, nine 1500-byte frames at one instant (no refill).
+    // DESIGN.md lists tokens *before* each frame (3000, 1500, 0, -1500, -3000, -3000, -4500)
+    // and the debt *after* it (0, 0, 1500, 4500, 0, 4500, 0); this checks both after.
+    let p = profile(1000, 3000, 5000);
+    let mut s = new_flow(&p, 7);
+    let expected = [
+        (Green, 1500, 0),
+        (Green, 0, 0),
+        (Yellow, -1500, 1500),
+        (Yellow, -3000, 4500),
+        (Red, -3000, 0),
+        (Yellow, -4500, 4500),
+        (Red, -4500, 0),
+        (Red, -4500, 0),
+        (Red, -4500, 0),
+    ];
+    for (i, &(colour, tokens, debt)) in expected.iter().enumerate() {
+        let before = s.tokens_bytes();
+        assert_eq!(police(&p, &mut s, 1500, 7), colour, "frame {i}");
+        assert_eq!(
+            s.tokens_bytes(),
+            tokens,
+            "tokens after frame {i} (before: {before})"
+        );
+        assert_eq!(s.debt_bytes(), debt, "debt after frame {i}");
+        assert_eq!(s.tokens % NS as i64, 0);
+        assert_eq!(s.debt % NS, 0);
+    }
+}
+
+#[test]
+fn clock_going_backwards_refills_nothing_and_keeps_last_ns() {
+    let p = profile(1000, 3000, 0);
+    let mut s = new_flow(&p, 10 * MS);
+    assert_eq!(police(&p, &mut s, 3000, 10 * MS), Green);
+    assert_eq!(police(&p, &mut s, 0, 5 * MS), Green);
+    assert_eq!((s.tokens, s.last_ns), (0, 10 * MS));
+    assert_eq!(police(&p, &mut s, 1, 0), Red);
+    assert_eq!((s.tokens, s.last_ns), (0, 10 * MS));
+    // Forward again: only the time after 10 ms is credited (1 ms, 1 byte), not 6 ms.
+    assert_eq!(police(&p, &mut s, 0, 11 * MS), Green);
+    assert_eq!((s.tokens, s.last_ns), (nano(1), 11 * MS));
+}
+
+#[test]
+fn same_instant_refills_nothing() {
+    let p = profile(1_000_000_000, 3000, 0);
+    let mut s = new_flow(&p, 5);
+    assert_eq!(burst(&p, &mut s, 3, 1000, 5), [Green, Green, Green]);
+    assert_eq!(police(&p, &mut s, 1, 5), Red);
+    assert_eq!((s.tokens, s.last_ns), (0, 5));
+}
+
+#[test]
+fn lowered_cbs_brings_tokens_down_on_the_next_packet() {
+    let big = profile(1000, 10_000, 5000);
+    let mut s = new_flow(&big, 0);
+    // `policer set --cbs` builds a new profile; the flow keeps its 10_000 tokens.
+    let small = profile(1000, 2000, 5000);
+    // With 10_000 tokens it would be green; capped at 2000 it borrows 500.
+    assert_eq!(police(&small, &mut s, 2500, 1), Yellow);
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-500, 500));
+}
+
+#[test]
+fn lowered_cbs_brings_tokens_down_even_at_the_same_instant() {
+    // DESIGN.md step 1 is `tokens = min(cbs, tokens + elapsed * cir)`: with nothing elapsed
+    // (or a clock behind `last_ns`) it still caps at cbs.
+    let big = profile(1000, 10_000, 5000);
+    let mut s = new_flow(&big, 0);
+    let small = profile(1000, 2000, 5000);
+    assert_eq!(police(&small, &mut s, 2500, 0), Yellow);
+}
+
+#[test]
+fn zero_bursts_colour_every_packet_red() {
+    let p = profile(1000, 0, 0);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(s.tokens, 0);
+    assert_eq!(police(&p, &mut s, 1, YEAR_NS), Red);
+    assert_eq!(s.tokens, 0);
+}
+
+#[test]
+fn idle_for_a_year_at_the_largest_bursts_and_rate_does_not_overflow() {
+    let p = profile(MAX_CIR_BYTES_PER_SEC, MAX_BURST_BYTES, MAX_BURST_BYTES);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, u32::MAX, 0), Green);
+    assert_eq!(police(&p, &mut s, u32::MAX, 0), Yellow);
+    assert_eq!(police(&p, &mut s, u32::MAX, 0), Red);
+    assert_eq!(police(&p, &mut s, 0, YEAR_NS), Green);
+    assert_eq!(s.tokens, nano(MAX_BURST_BYTES as i64));
+    // The same at 1 B/s, where the fill time is 2^33 s (about 272 years).
+    let p = profile(1, MAX_BURST_BYTES, MAX_BURST_BYTES);
+    let mut s = new_flow(&p, 0);
+    assert_eq!(police(&p, &mut s, u32::MAX, 0), Green);
+    assert_eq!(police(&p, &mut s, u32::MAX, 0), Yellow);
+    assert_eq!(police(&p, &mut s, 0, u64::MAX), Green);
+    assert_eq!(s.tokens, nano(MAX_BURST_BYTES as i64));
+}
+
+#[test]
+fn colour_names_and_order() {
+    assert_eq!(Colour::ALL, [Green, Yellow, Red]);
+    let names: Vec<_> = Colour::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["green", "yellow", "red"]);
+    for (i, c) in Colour::ALL.iter().enumerate() {
+        assert_eq!(*c as usize, i);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference models, written independently of meter.rs
+// ---------------------------------------------------------------------------------------------
+
+/// DESIGN.md section 2 written the plain way: nano-bytes in i128, the elapsed time not clamped.
+struct Model {
+    tokens: i128,
+    debt: i128,
+    last_ns: u64,
+}
+
+impl Model {
+    fn new(p: &Profile, now_ns: u64) -> Model {
+        Model {
+            tokens: p.cbs_bytes as i128 * NS as i128,
+            debt: 0,
+            last_ns: now_ns,
+        }
+    }
+
+    fn police(&mut self, p: &Profile, len: u32, now_ns: u64) -> Colour {
+        let cbs = p.cbs_bytes as i128 * NS as i128;
+        let ebs = p.ebs_bytes as i128 * NS as i128;
+        let need = len as i128 * NS as i128;
+        if now_ns > self.last_ns {
+            let earned = (now_ns - self.last_ns) as i128 * p.cir_bytes_per_sec as i128;
+            self.tokens = (self.tokens + earned).min(cbs);
+            self.last_ns = now_ns;
+        }
+        if self.tokens >= need {
+            self.tokens -= need;
+            return Green;
+        }
+        let a = need - self.tokens;
+        if self.debt + a >= ebs {
+            self.debt = 0;
+            Red
+        } else {
+            self.tokens -= need;
+            self.debt += a;
+            Yellow
+        }
+    }
+}
+
+/// A plain single-rate token bucket (hard tail drop): what `ebs = 0` must be.
+struct TokenBucket {
+    tokens: u128,
+    last_ns: u64,
+}
+
+impl TokenBucket {
+    /// `true`: pass.
+    fn offer(&mut self, cir: u64, cbs: u64, len: u32, now_ns: u64) -> bool {
+        if now_ns > self.last_ns {
+            let earned = (now_ns - self.last_ns) as u128 * cir as u128;
+            self.tokens = (self.tokens + earned).min(cbs as u128 * NS as u128);
+            self.last_ns = now_ns;
+        }
+        let need = len as u128 * NS as u128;
+        if self.tokens >= need {
+            self.tokens -= need;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Checks the invariants of DESIGN.md after a packet: `-ebs < tokens <= cbs`, `debt < ebs`
+/// (or 0 when `ebs = 0`).
+fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
+    let cbs = p.cbs_bytes as i128 * NS as i128;
+    let ebs = p.ebs_bytes as i128 * NS as i128;
+    prop_assert!(s.tokens as i128 <= cbs, "tokens {} > cbs {}", s.tokens, cbs);
+    if ebs == 0 {
+        prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
+        prop_assert_eq!(s.debt, 0);
+    } else {
+        prop_assert!(
+            s.tokens as i128 > -ebs,
+            "tokens {} <= -ebs {}",
+            s.tokens,
+            -ebs
+        );
+        prop_assert!((s.debt as i128) < ebs, "debt {} >= ebs {}", s.debt, ebs);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+// ---------------------------------------------------------------------------------------------
+
+/// Packet lengths: mostly Ethernet frames, some up to 64 KiB.
+fn frame_len() -> impl Strategy<Value = u32> {
+    prop_oneof![8 => 1u32..=1514, 1 => 1u32..=65_535]
+}
+
+/// A profile of everyday size, and a monotone trace `(time_ns, len)` whose offered load is
+/// from about a quarter to twice `cir`, starting at a random time.
+fn everyday_run(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32)>)> {
+    let ebs_max = if ebs_zero { 0 } else { 60_000 };
+    (
+        1_000u64..=100_000_000,
+        0u64..=30_000,
+        0u64..=ebs_max,
+        1u64..=8,
+        0u64..=u64::MAX / 2,
+    )
+        .prop_flat_map(|(cir, cbs, ebs, load, start)| {
+            // The time `cir` takes to earn a 1500-byte frame, times load / 4 at most per gap.
+            let max_gap = 1500 * NS / cir * load / 4;
+            let gaps = proptest::collection::vec((0..=max_gap, frame_len()), 1..300);
+            (Just(profile(cir, cbs, ebs)), Just(start), gaps)
+        })
+        .prop_map(|(p, start, gaps)| {
+            let mut now = start;
+            let trace = gaps
+                .into_iter()
+                .map(|(gap, len)| {
+                    now += gap;
+                    (now, len)
+                })
+                .collect();
+            (p, trace)
+        })
+}
+
+/// Extreme rates, from 1 B/s (8 bit/s) up to 1 Tbit/s.
+fn extreme_cir() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(1u64),
+        Just(50_000_000_000u64),
+        Just(MAX_CIR_BYTES_PER_SEC),
+        1u64..=1000,
+        1u64..=50_000_000_000,
+    ]
+}
+
+/// Extreme bursts, 0 to 4 GiB.
+fn extreme_burst() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        Just(MAX_BURST_BYTES),
+        0u64..=100_000,
+        0u64..=MAX_BURST_BYTES,
+        MAX_BURST_BYTES - 100_000..=MAX_BURST_BYTES,
+    ]
+}
+
+/// Lengths up to `u32::MAX`.
+fn extreme_len() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        Just(0u32),
+        1u32..=65_535,
+        Just(u32::MAX),
+        u32::MAX - 65_535..=u32::MAX,
+        any::<u32>(),
+    ]
+}
+
+/// The next timestamp from `now`: forward by up to a year, a little, not at all, or backwards.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Forward(u64),
+    Back(u64),
+    Jump(u64),
+}
+
+fn extreme_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u64..=1_000_000).prop_map(Step::Forward),
+        2 => (0u64..=YEAR_NS).prop_map(Step::Forward),
+        1 => Just(Step::Forward(0)),
+        1 => (0u64..=YEAR_NS).prop_map(Step::Back),
+        1 => any::<u64>().prop_map(Step::Jump),
+    ]
+}
+
+fn apply(now: u64, step: Step) -> u64 {
+    match step {
+        Step::Forward(gap) => now.saturating_add(gap),
+        Step::Back(gap) => now.saturating_sub(gap),
+        Step::Jump(to) => to,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Tokens stay within (-ebs, cbs] and the debt under ebs after every packet.
+    #[test]
+    fn tokens_stay_between_minus_ebs_and_cbs((p, trace) in everyday_run(false)) {
+        let mut s = new_flow(&p, trace[0].0);
+        for &(now, len) in &trace {
+            police(&p, &mut s, len, now);
+            check_bounds(&p, &s)?;
+        }
+    }
+
+    /// Over the run, green + yellow bytes <= cir * T + cbs + ebs (T: first to last packet).
+    #[test]
+    fn green_and_yellow_bytes_are_bounded_by_rate_and_bursts((p, trace) in everyday_run(false)) {
+        let (first, last) = (trace[0].0, trace[trace.len() - 1].0);
+        let mut s = new_flow(&p, first);
+        let mut passed: u128 = 0;
+        for &(now, len) in &trace {
+            if police(&p, &mut s, len, now) != Red {
+                passed += len as u128;
+            }
+        }
+        let bound = p.cir_bytes_per_sec as u128 * (last - first) as u128
+            + (p.cbs_bytes + p.ebs_bytes) as u128 * NS as u128;
+        prop_assert!(passed * NS as u128 <= bound, "passed {} bytes, bound {} nB", passed, bound);
+    }
+
+    /// With ebs = 0 the meter is exactly a single-rate token bucket: green where it passes,
+    /// red where it drops, never yellow.
+    #[test]
+    fn ebs_zero_is_a_plain_token_bucket((p, trace) in everyday_run(true)) {
+        prop_assert_eq!(p.ebs_bytes, 0);
+        let mut s = new_flow(&p, trace[0].0);
+        let mut bucket = TokenBucket {
+            tokens: p.cbs_bytes as u128 * NS as u128,
+            last_ns: trace[0].0,
+        };
+        for (i, &(now, len)) in trace.iter().enumerate() {
+            let colour = police(&p, &mut s, len, now);
+            let pass = bucket.offer(p.cir_bytes_per_sec, p.cbs_bytes, len, now);
+            let expected = if pass { Green } else { Red };
+            prop_assert_eq!(colour, expected, "packet {}", i);
+            prop_assert_eq!(s.tokens as u128, bucket.tokens, "packet {}", i);
+        }
+    }
+
+    /// A flow that never sends more than the bucket holds is all green: each packet (at most
+    /// cbs bytes) is sent once a full-bucket token bucket at cir has earned it, so the bytes
+    /// in any interval [t_j, t_i] are at most cbs + cir * (t_i - t_j).
+    #[test]
+    fn conforming_flow_is_all_green(
+        cir in 1_000u64..=10_000_000_000,
+        cbs in 1u64..=200_000,
+        ebs in 0u64..=200_000,
+        packets in proptest::collection::vec((any::<u16>(), 0u64..=2_000_000, 0u8..4), 1..300),
+        start in 0u64..=u64::MAX / 2,
+    ) {
+        let p = profile(cir, cbs, ebs);
+        let cbs_nano = cbs as u128 * NS as u128;
+        let mut now = start;
+        let mut level = cbs_nano; // the ideal bucket the trace is built from
+        let mut s = new_flow(&p, start);
+        for (i, &(len, gap, burst)) in packets.iter().enumerate() {
+            let len = (len as u64 % cbs + 1) as u32;
+            // burst == 0: back to back; else wait a random gap.
+            let gap = if burst == 0 { 0 } else { gap };
+            let mut earned = gap as u128 * cir as u128;
+            let need = len as u128 * NS as u128;
+            if (level + earned).min(cbs_nano) < need {
+                // Wait just long enough to earn the rest of the packet.
+                let missing = need - level;
+                earned = missing.div_ceil(cir as u128) * cir as u128;
+            }
+            now += (earned / cir as u128) as u64;
+            level = (level + earned).min(cbs_nano) - need;
+            prop_assert_eq!(police(&p, &mut s, len, now), Green, "packet {} of {} bytes", i, len);
+        }
+        prop_assert_eq!(s.debt, 0);
+    }
+
+    /// Extreme values: rates from 8 bit/s to 1 Tbit/s, bursts up to 4 GiB, lengths up to
+    /// u32::MAX, gaps up to a year, clocks going backwards or jumping anywhere. The meter uses
+    /// wrapping arithmetic, so an overflow would not panic: it is caught by comparing with the
+    /// i128 model, colour, tokens, debt and last_ns, and by the bounds.
+    #[test]
+    fn extreme_values_match_the_exact_model(
+        cir in extreme_cir(),
+        cbs in extreme_burst(),
+        ebs in extreme_burst(),
+        start in any::<u64>(),
+        trace in proptest::collection::vec((extreme_step(), extreme_len()), 1..100),
+    ) {
+        let p = profile(cir, cbs, ebs);
+        let mut s = new_flow(&p, start);
+        let mut model = Model::new(&p, start);
+        let mut now = start;
+        let mut latest = start;
+        let mut passed: u128 = 0;
+        for (i, &(step, len)) in trace.iter().enumerate() {
+            now = apply(now, step);
+            latest = latest.max(now);
+            let colour = police(&p, &mut s, len, now);
+            prop_assert_eq!(colour, model.police(&p, len, now), "packet {}", i);
+            prop_assert_eq!(s.tokens as i128, model.tokens, "tokens after packet {}", i);
+            prop_assert_eq!(s.debt as i128, model.debt, "debt after packet {}", i);
+            prop_assert_eq!(s.last_ns, latest, "last_ns after packet {}", i);
+            check_bounds(&p, &s)?;
+            if colour != Red {
+                passed += len as u128;
+            }
+        }
+        // Only time past the latest clock reading is credited, so T runs to the latest.
+        let bound = cir as u128 * (latest - start) as u128 + (cbs + ebs) as u128 * NS as u128;
+        prop_assert!(passed * NS as u128 <= bound);
+    }
+
+    /// The same model comparison on everyday profiles, where every colour is common.
+    #[test]
+    fn everyday_runs_match_the_exact_model((p, trace) in everyday_run(false)) {
+        let mut s = new_flow(&p, trace[0].0);
+        let mut model = Model::new(&p, trace[0].0);
+        for (i, &(now, len)) in trace.iter().enumerate() {
+            prop_assert_eq!(police(&p, &mut s, len, now), model.police(&p, len, now), "packet {}", i);
+            prop_assert_eq!(s.tokens as i128, model.tokens, "tokens after packet {}", i);
+            prop_assert_eq!(s.debt as i128, model.debt, "debt after packet {}", i);
+        }
+    }
+}
