@@ -21,6 +21,7 @@ use aya_ebpf::{
     macros::{btf_map, xdp},
     programs::XdpContext,
 };
+use aya_log_ebpf::warn;
 use policer_common::{
     Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, LOCK_STRIPES, Profile, ProfileCell,
     action, counter, meter,
@@ -55,7 +56,7 @@ const PROFILE_READ_TRIES: usize = 3;
 pub fn policer_xdp(ctx: XdpContext) -> u32 {
     let frame = PacketBytes::new(ctx.data(), ctx.data_end());
     let len = frame.len();
-    match police_frame(&frame, len) {
+    match police_frame(&ctx, &frame, len) {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
     }
@@ -68,17 +69,27 @@ enum Verdict {
 
 /// Parses, polices, counts and decides one frame of `len` bytes on the wire.
 #[inline(always)]
-fn police_frame(frame: &PacketBytes, len: u32) -> Verdict {
+fn police_frame(ctx: &XdpContext, frame: &PacketBytes, len: u32) -> Verdict {
     let key = match parse::parse(frame) {
         Parsed::Flow(key) => key,
         Parsed::NonIp => return count_and_pass(counter::NON_IP, len),
         Parsed::Malformed => return count_and_pass(counter::UNPARSED, len),
     };
+    // The two fail-open paths below should never be taken: each logs (aya-log, read by
+    // `policer log`) besides counting, so an operator learns why packets went unpoliced.
     let Some(profile) = read_profile() else {
+        warn!(
+            ctx,
+            "no valid profile: frame of {} bytes passed unpoliced", len
+        );
         return count_and_pass(counter::NO_PROFILE, len);
     };
     let key = key.for_mode(profile.key_mode);
     let Some(colour) = police_flow(&profile, &key, len) else {
+        warn!(
+            ctx,
+            "flow table error: frame of {} bytes passed unpoliced", len
+        );
         return count_and_pass(counter::FLOW_TABLE_ERROR, len);
     };
     count(colour as u32, len);

@@ -27,7 +27,10 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{TestRun, TestRunOptions, Xdp, XdpMode, links::FdLink},
+    programs::{
+        TestRun, TestRunOptions, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+    },
 };
 use policer_common::{DEFAULT_MAX_FLOWS, MAP_FLOWS, PROG_XDP, Profile};
 
@@ -247,6 +250,16 @@ impl Policer {
 
     pub fn profile(&self) -> Result<Profile> {
         self.maps.profile()
+    }
+
+    /// The id of the attached XDP program, read from the pinned link.
+    pub fn program_id(&self) -> Result<u32> {
+        let path = self.dir.join(pins::LINK);
+        let link = PinnedLink::from_pin(&path).context(|| format!("opening {}", path.display()))?;
+        let info = FdLink::from(link)
+            .info()
+            .context(|| format!("reading {}", path.display()))?;
+        Ok(info.program_id())
     }
 
     /// Puts a new profile in force, live: flows keep their state, the program is not reloaded.

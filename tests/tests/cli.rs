@@ -257,3 +257,39 @@ fn a_namespace_is_removed_on_drop() {
     drop(ns);
     assert!(!run_ok("ip", ["netns", "list"]).contains(&name));
 }
+
+#[test]
+fn log_shows_why_frames_went_unpoliced() {
+    let bed = Testbed::new();
+    bed.attach(&["--cir", "1mbit"]);
+    let follower = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", bed.b.path().display()))
+        .arg(policer_bin())
+        .args(["log", &bed.b_if, "--timeout", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("policer log");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Break the profile behind the CLI's back (a zero rate, which `set` would refuse): the
+    // program must fail open, count it, and say so in its log.
+    let mut policer = policer::Policer::open(&bed.b_if).expect("open");
+    policer
+        .set(&policer_common::Profile::default())
+        .expect("write a zero profile");
+    bed.a
+        .exec_ok("ping", ["-c", "3", "-i", "0.2", "-W", "1", &bed.b_addr]);
+    let output = follower.wait_with_output().expect("policer log");
+    let log = text(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("no valid profile"),
+        "the kernel's warning reaches `policer log`: {log}"
+    );
+    let stats = bed.stats();
+    assert!(
+        stats["counters"]["no_profile"]["packets"].as_u64().unwrap() >= 3,
+        "{stats}"
+    );
+    assert_eq!(stats["counters"]["dropped"]["packets"], 0, "fails open");
+}

@@ -4,6 +4,7 @@ mod attach;
 mod detach;
 mod flows;
 mod list;
+mod log;
 mod set;
 mod stats;
 
@@ -35,6 +36,8 @@ enum Command {
     List(list::ListArgs),
     /// Detach the policer and remove everything it created.
     Detach(detach::DetachArgs),
+    /// Follow the kernel program's log (why packets went unpoliced, should it happen).
+    Log(log::LogArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Flows(args) => flows::run(args),
         Command::List(args) => list::run(args),
         Command::Detach(args) => detach::run(args),
+        Command::Log(args) => log::run(args).await,
     }
 }
 
