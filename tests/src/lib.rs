@@ -44,16 +44,27 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<_> = args
-        .into_iter()
+    let args = os_strings(args);
+    succeeded(run(program, &args), || format!("{program} {args:?}"))
+}
+
+fn os_strings<I, S>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    args.into_iter()
         .map(|a| a.as_ref().to_os_string())
-        .collect();
-    let output = run(program, &args);
+        .collect()
+}
+
+/// The stdout of a command that must have succeeded; panics with its output otherwise.
+pub fn succeeded(output: Output, what: impl FnOnce() -> String) -> String {
     assert!(
         output.status.success(),
-        "{program} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        "{} failed: {}",
+        what(),
+        text(&output)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -107,19 +118,10 @@ impl Netns {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<_> = args
-            .into_iter()
-            .map(|a| a.as_ref().to_os_string())
-            .collect();
-        let output = self.exec(program, &args);
-        assert!(
-            output.status.success(),
-            "in {}: {program} {args:?} failed: {}{}",
-            self.name,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let args = os_strings(args);
+        succeeded(self.exec(program, &args), || {
+            format!("in {}: {program} {args:?}", self.name)
+        })
     }
 
     /// The `policer` CLI inside the namespace. `nsenter --net` rather than `ip netns exec`,
@@ -233,14 +235,7 @@ impl Testbed {
 
     /// `policer ARGS` in the receiver's namespace, expected to succeed.
     pub fn policer_ok(&self, args: &[&str]) -> String {
-        let output = self.b.policer(args);
-        assert!(
-            output.status.success(),
-            "policer {args:?} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        succeeded(self.b.policer(args), || format!("policer {args:?}"))
     }
 
     /// Attaches a policer to the receiver's interface with `args` after `--cir`.
