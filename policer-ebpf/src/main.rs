@@ -142,20 +142,15 @@ fn police_flow(profile: &Profile, key: &FlowKey, len: u32) -> Option<Colour> {
 /// The lock stripe of a flow: a multiplicative hash of the key's 8-byte words.
 #[inline(always)]
 fn stripe(key: &FlowKey) -> u32 {
-    let words: &[u64; 5] = bytemuck_words(key);
+    const _: () = assert!(size_of::<FlowKey>() == 5 * size_of::<u64>());
+    // SAFETY: FlowKey is 40 bytes of plain integers with explicit padding, so any 40 bytes
+    // of it are a valid [u64; 5]; read_unaligned because FlowKey is only 2-byte aligned.
+    let words = unsafe { core::ptr::read_unaligned((key as *const FlowKey).cast::<[u64; 5]>()) };
     let mut hash: u64 = 0;
     for word in words {
         hash = (hash ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     ((hash >> 32) as u32) & (LOCK_STRIPES - 1)
-}
-
-#[inline(always)]
-fn bytemuck_words(key: &FlowKey) -> &[u64; 5] {
-    const _: () = assert!(size_of::<FlowKey>() == 40 && align_of::<FlowKey>() <= 8);
-    // SAFETY: FlowKey is 40 bytes of plain integers; the words are read, never written.
-    // Alignment: keys live on the BPF stack, which the compiler aligns to 8 for u64 reads.
-    unsafe { &*(key as *const FlowKey).cast::<[u64; 5]>() }
 }
 
 /// Copies the profile in force, retrying if user space swapped it during the copy.
