@@ -24,6 +24,8 @@ fn policed_flow(cc: &str) {
     let received_before = bed.ip_in_receives();
     let report = bed.iperf3(10, &["-C", cc]);
     let ratio = Testbed::goodput_bps(&report) / CIR_BPS;
+    // Let the last segments of the connection teardown land before both counts are read.
+    thread::sleep(Duration::from_millis(500));
     let stats = bed.stats();
     let received = bed.ip_in_receives() - received_before;
     println!(
