@@ -124,20 +124,28 @@ impl Netns {
         })
     }
 
-    /// The `policer` CLI inside the namespace. `nsenter --net` rather than `ip netns exec`,
-    /// which remounts /sys and would hide the root bpffs where the pins live.
+    /// The `policer` CLI inside the namespace, to spawn. `nsenter --net` rather than
+    /// `ip netns exec`, which remounts /sys and would hide the root bpffs where the pins live.
+    pub fn policer_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", self.path().display()))
+            .arg(policer_bin())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the `policer` CLI inside the namespace to completion.
     pub fn policer<I, S>(&self, args: I) -> Output
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new("nsenter")
-            .arg(format!("--net={}", self.path().display()))
-            .arg(policer_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run policer")
+        self.policer_command(args).output().expect("run policer")
     }
 
     /// Runs `f` on this thread with the thread inside the namespace, then moves it back.

@@ -262,10 +262,9 @@ fn a_namespace_is_removed_on_drop() {
 fn log_shows_why_frames_went_unpoliced() {
     let bed = Testbed::new();
     bed.attach(&["--cir", "1mbit"]);
-    let follower = std::process::Command::new("nsenter")
-        .arg(format!("--net={}", bed.b.path().display()))
-        .arg(policer_bin())
-        .args(["log", &bed.b_if, "--timeout", "4"])
+    let follower = bed
+        .b
+        .policer_command(["log", &bed.b_if, "--timeout", "4"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
