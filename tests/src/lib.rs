@@ -69,6 +69,22 @@ pub fn succeeded(output: Output, what: impl FnOnce() -> String) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Checks that a command failed and printed every one of `messages`; returns its text.
+pub fn failed_with(output: &Output, what: impl std::fmt::Display, messages: &[&str]) -> String {
+    let text = text(output);
+    assert!(
+        !output.status.success(),
+        "{what} should fail, printed: {text}"
+    );
+    for message in messages {
+        assert!(
+            text.contains(message),
+            "{what}: expected {message:?} in: {text}"
+        );
+    }
+    text
+}
+
 /// A network namespace, deleted on drop.
 pub struct Netns {
     pub name: String,

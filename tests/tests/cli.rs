@@ -3,20 +3,17 @@
 
 use aya::programs::{Xdp, XdpMode};
 use policer_common::PROG_XDP_PASS;
-use policer_tests::{Netns, Testbed, pin_dir, policer_bin, run, run_ok, text, xdp_prog_id};
+use policer_tests::{
+    Netns, Testbed, failed_with, pin_dir, policer_bin, run, run_ok, text, xdp_prog_id,
+};
 
 /// Runs `policer args` in the receiver's namespace and checks it fails with `message`, and
 /// that the interface has no pins and no XDP program afterwards.
 fn fails_cleanly(bed: &Testbed, args: &[&str], message: &str) {
-    let output = bed.b.policer(args);
-    let text = text(&output);
-    assert!(
-        !output.status.success(),
-        "policer {args:?} should fail, printed: {text}"
-    );
-    assert!(
-        text.contains(message),
-        "policer {args:?}: expected {message:?} in: {text}"
+    failed_with(
+        &bed.b.policer(args),
+        format!("policer {args:?}"),
+        &[message],
     );
     assert!(!pin_dir(&bed.b_if).exists(), "policer {args:?} left pins");
     assert_eq!(
@@ -118,8 +115,7 @@ fn running_without_root_is_refused() {
             "1mbit".into(),
         ],
     );
-    assert!(!output.status.success());
-    assert!(text(&output).contains("needs root"), "{}", text(&output));
+    failed_with(&output, "attach as uid 65534", &["needs root"]);
     assert!(!pin_dir(&bed.b_if).exists());
     assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), None);
 }
@@ -143,18 +139,11 @@ fn a_foreign_xdp_program_is_never_replaced() {
     let foreign = xdp_prog_id(&bed.b, &bed.b_if).expect("foreign program attached");
 
     let output = bed.b.policer(["attach", &bed.b_if, "--cir", "1mbit"]);
-    let message = text(&output);
-    assert!(
-        !output.status.success(),
-        "attach over a foreign program must fail: {message}"
-    );
-    assert!(
-        message.contains("already carries an XDP program that is not ours"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("id {foreign}")),
-        "names the program: {message}"
+    let names_it = format!("id {foreign}");
+    failed_with(
+        &output,
+        "attach over a foreign program",
+        &["already carries an XDP program that is not ours", &names_it],
     );
     assert_eq!(
         xdp_prog_id(&bed.b, &bed.b_if),
@@ -172,16 +161,10 @@ fn a_second_attach_is_refused_and_changes_nothing() {
     let prog = xdp_prog_id(&bed.b, &bed.b_if).expect("attached");
     let before = bed.stats();
     let output = bed.b.policer(["attach", &bed.b_if, "--cir", "5mbit"]);
-    assert!(!output.status.success());
-    assert!(
-        text(&output).contains("already attached"),
-        "{}",
-        text(&output)
-    );
-    assert!(
-        text(&output).contains("use `policer set"),
-        "{}",
-        text(&output)
+    failed_with(
+        &output,
+        "second attach",
+        &["already attached", "use `policer set"],
     );
     assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), Some(prog));
     assert_eq!(bed.stats()["profile"], before["profile"]);
@@ -234,18 +217,15 @@ fn detach_leaves_no_pins_no_program_and_no_namespace() {
 fn set_needs_something_to_change() {
     let bed = Testbed::new();
     bed.attach(&["--cir", "1mbit"]);
-    let output = bed.b.policer(["set", &bed.b_if]);
-    assert!(!output.status.success());
-    assert!(text(&output).contains("nothing to change"));
+    failed_with(
+        &bed.b.policer(["set", &bed.b_if]),
+        "empty set",
+        &["nothing to change"],
+    );
     // A bad value leaves the profile as it was.
     let before = bed.stats()["profile"].clone();
     let output = bed.b.policer(["set", &bed.b_if, "--cbs", "10"]);
-    assert!(!output.status.success());
-    assert!(
-        text(&output).contains("below one maximum-size frame"),
-        "{}",
-        text(&output)
-    );
+    failed_with(&output, "set --cbs 10", &["below one maximum-size frame"]);
     assert_eq!(bed.stats()["profile"], before);
 }
 
