@@ -60,6 +60,7 @@ fn is_bpffs(path: &Path) -> bool {
     let Ok(c_path) = CString::new(path.as_os_str().as_encoded_bytes()) else {
         return false;
     };
+    // SAFETY: statfs is plain old data; all-zero is a valid value for every field.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid C string and a properly sized out-parameter.
     let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut stat) };

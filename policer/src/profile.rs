@@ -66,9 +66,11 @@ pub struct ProfileRequest {
 impl ProfileRequest {
     /// The profile for a new policer on an interface whose largest frame is `max_frame` bytes.
     pub fn resolve_new(&self, max_frame: u64) -> Result<Profile> {
-        let cir_bits = self
-            .cir_bits
-            .ok_or_else(|| Error::InvalidProfile("a committed rate (--cir) is required".into()))?;
+        let cir_bits = self.cir_bits.ok_or_else(|| {
+            Error::InvalidProfile(
+                "attach needs a committed rate: --cir RATE (for example --cir 10mbit)".into(),
+            )
+        })?;
         let defaults = Profile {
             key_mode: key_mode::FIVE_TUPLE,
             yellow_action: action::PASS,

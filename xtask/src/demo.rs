@@ -18,10 +18,8 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    ensure!(
-        is_root(),
-        "the demo makes network namespaces and loads eBPF: run it as root"
-    );
+    // The demo makes network namespaces and loads eBPF.
+    policer::pins::require_root("cargo xtask demo")?;
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -74,13 +72,4 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("   {l}\n")).collect()
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }

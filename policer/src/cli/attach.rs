@@ -31,9 +31,6 @@ enum Mode {
 }
 
 pub fn run(args: AttachArgs) -> anyhow::Result<()> {
-    if args.profile.cir.is_none() {
-        anyhow::bail!("attach needs a committed rate: --cir RATE (for example --cir 10mbit)");
-    }
     let iface = Interface::find(&args.iface)?;
     args.profile.echo_inputs();
     let profile = args
