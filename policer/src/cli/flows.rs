@@ -1,8 +1,5 @@
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use clap::Args;
-use policer::{Policer, maps::Flow};
-use policer_common::{FlowKey, family};
+use policer::{Policer, keys, maps::Flow};
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -33,7 +30,7 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
     for flow in &flows {
         println!(
             "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10}",
-            describe_key(&flow.key),
+            keys::describe(&flow.key),
             flow.state.packets,
             flow.state.bytes,
             flow.state.tokens_bytes(),
@@ -47,10 +44,10 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
 fn flow_json(flow: &Flow) -> serde_json::Value {
     let k = &flow.key;
     json!({
-        "flow": describe_key(k),
+        "flow": keys::describe(k),
         "proto": k.proto,
-        "src": address(k, &k.src).map(|a| a.to_string()),
-        "dst": address(k, &k.dst).map(|a| a.to_string()),
+        "src": keys::address(k, &k.src).map(|a| a.to_string()),
+        "dst": keys::address(k, &k.dst).map(|a| a.to_string()),
         "src_port": k.src_port,
         "dst_port": k.dst_port,
         "packets": flow.state.packets,
@@ -59,43 +56,4 @@ fn flow_json(flow: &Flow) -> serde_json::Value {
         "tokens_bytes": flow.state.tokens_bytes(),
         "debt_bytes": flow.state.debt_bytes(),
     })
-}
-
-/// The address in `bytes`, or `None` where the key mode left it out (all zero).
-fn address(key: &FlowKey, bytes: &[u8; 16]) -> Option<IpAddr> {
-    if bytes.iter().all(|&b| b == 0) {
-        return None;
-    }
-    Some(match key.family {
-        family::IPV4 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
-        _ => IpAddr::V6(Ipv6Addr::from(*bytes)),
-    })
-}
-
-/// `tcp 10.0.0.1:5201 > 10.0.0.2:40000`, with `*` for what the key leaves out.
-pub fn describe_key(key: &FlowKey) -> String {
-    let proto = match key.proto {
-        6 => "tcp".to_string(),
-        17 => "udp".to_string(),
-        1 => "icmp".to_string(),
-        58 => "icmpv6".to_string(),
-        0 => "*".to_string(),
-        n => format!("proto{n}"),
-    };
-    let end = |bytes: &[u8; 16], port: u16| {
-        let addr = address(key, bytes).map_or("*".to_string(), |a| match a {
-            IpAddr::V6(a) => format!("[{a}]"),
-            a => a.to_string(),
-        });
-        if port == 0 {
-            addr
-        } else {
-            format!("{addr}:{port}")
-        }
-    };
-    format!(
-        "{proto} {} > {}",
-        end(&key.src, key.src_port),
-        end(&key.dst, key.dst_port)
-    )
 }
