@@ -5,6 +5,8 @@
 //! Names are unique per process and per test (`pt<pid><n>`), so tests run in parallel, and
 //! pins (which live in the root bpffs, keyed by interface name) never collide.
 
+pub mod frames;
+
 use std::{
     ffi::OsStr,
     fs,

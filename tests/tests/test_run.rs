@@ -3,27 +3,10 @@
 
 use policer::Loaded;
 use policer_common::{Profile, action, counter, key_mode};
+use policer_tests::frames::tcp_frame;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
-
-/// An Ethernet + IPv4 + TCP frame of exactly `len` bytes.
-fn tcp_frame(len: usize, src_port: u16, dst: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0u8; len];
-    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-    f[30..34].copy_from_slice(&dst);
-    f[34..36].copy_from_slice(&src_port.to_be_bytes());
-    f[36..38].copy_from_slice(&80u16.to_be_bytes());
-    f[46] = 0x50;
-    f
-}
 
 fn load(cbs: u64, ebs: u64, key: u8) -> Loaded {
     // 1 byte/s: no refill worth a byte within the test.
