@@ -13,10 +13,13 @@
 //! ```
 
 pub mod error;
+pub mod keys;
 pub mod maps;
 pub mod netdev;
 pub mod pins;
+pub mod plot;
 pub mod profile;
+pub mod simulate;
 pub mod units;
 
 use std::{

@@ -1,6 +1,7 @@
 //! `cargo xtask`: project tasks that are not the product.
 
 mod demo;
+mod replay_speed;
 
 use clap::{Parser, Subcommand};
 
@@ -16,10 +17,13 @@ enum Task {
     /// Two namespaces joined by veth; a TCP flow without and then with
     /// `policer attach ... --cir 10mbit` on the receiver; goodput of both and `policer stats`.
     Demo(demo::DemoArgs),
+    /// Time `policer simulate` on a generated capture and write bench/REPLAY.md.
+    ReplaySpeed(replay_speed::ReplaySpeedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo(args) => demo::run(&args),
+        Task::ReplaySpeed(args) => replay_speed::run(&args),
     }
 }

@@ -6,6 +6,7 @@ mod flows;
 mod list;
 mod log;
 mod set;
+mod simulate;
 mod stats;
 
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     List(list::ListArgs),
     /// Detach the policer and remove everything it created.
     Detach(detach::DetachArgs),
+    /// Replay a capture or a trace through the exact kernel algorithm, offline (no root).
+    Simulate(simulate::SimulateArgs),
     /// Follow the kernel program's log (why packets went unpoliced, should it happen).
     Log(log::LogArgs),
 }
@@ -49,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(args) => list::run(args),
         Command::Detach(args) => detach::run(args),
         Command::Log(args) => log::run(args).await,
+        Command::Simulate(args) => simulate::run(args),
     }
 }
 
