@@ -4,11 +4,13 @@
 //!   (DESIGN.md section 2), as one pure, integer-only, panic-free function.
 //! * [`parse`]: the frame parser and flow keying, generic over how bytes are read, so the
 //!   XDP program and user-space tools key frames identically.
+//! * [`rewrite`]: what the ECN and DSCP actions write into a packet.
 //! * [`types`]: the `#[repr(C)]` values stored in the BPF maps, and the map names.
 #![no_std]
 
 pub mod meter;
 pub mod parse;
+pub mod rewrite;
 pub mod types;
 
 pub use meter::{Colour, police};

@@ -9,6 +9,11 @@
 //! unparsed and passed unpoliced by the kernel program) when a header the parser must read is
 //! cut short or invalid; [`Parsed::NonIp`] when it is not IPv4/IPv6 (ARP, LLDP, a third VLAN
 //! tag...), also passed and counted apart.
+//!
+//! Keying rules: TCP and UDP by ports; ICMP/ICMPv6 by type (and echo identifier); IPv4 and
+//! IPv6 fragments (every fragment, the first included) without ports, so a datagram's
+//! fragments share a bucket; IPv6 extension headers are walked, up to
+//! [`MAX_IPV6_EXT_HEADERS`] of them, past which the packet is keyed without ports.
 
 use crate::types::{FlowKey, family};
 
@@ -58,11 +63,31 @@ fn read_be16<B: Bytes + ?Sized>(frame: &B, offset: usize) -> Option<u16> {
     frame.read::<[u8; 2]>(offset).map(u16::from_be_bytes)
 }
 
+/// Where the headers of a parsed frame are: what the actions and the wire-length rule need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Offset of the IP header.
+    pub l3_offset: u16,
+    /// Bytes up to the end of the TCP or UDP header: the headers every segment of a GSO
+    /// packet repeats. 0 when there is no such header (or it is cut short).
+    pub headers_len: u16,
+    /// The IPv6 extension-header chain was longer than [`MAX_IPV6_EXT_HEADERS`]: the packet
+    /// is keyed without ports (and counted).
+    pub ext_chain_too_long: bool,
+}
+
 /// Parses Ethernet (up to [`MAX_VLAN_TAGS`] tags), IPv4 or IPv6, and TCP/UDP ports.
 #[inline(always)]
 pub fn parse<B: Bytes + ?Sized>(frame: &B) -> Parsed {
+    parse_with_layout(frame).0
+}
+
+/// [`parse`], and where the headers are.
+#[inline(always)]
+pub fn parse_with_layout<B: Bytes + ?Sized>(frame: &B) -> (Parsed, Layout) {
+    let mut layout = Layout::default();
     let Some(mut ethertype) = read_be16(frame, 12) else {
-        return Parsed::Malformed;
+        return (Parsed::Malformed, layout);
     };
     let mut offset = ETH_HLEN;
     for _ in 0..MAX_VLAN_TAGS {
@@ -70,24 +95,25 @@ pub fn parse<B: Bytes + ?Sized>(frame: &B) -> Parsed {
             break;
         }
         let Some(inner) = read_be16(frame, offset + 2) else {
-            return Parsed::Malformed;
+            return (Parsed::Malformed, layout);
         };
         ethertype = inner;
         offset += 4;
     }
+    layout.l3_offset = offset as u16;
     let parsed = match ethertype {
-        ETH_P_IP => parse_ipv4(frame, offset),
-        ETH_P_IPV6 => parse_ipv6(frame, offset),
-        _ => return Parsed::NonIp,
+        ETH_P_IP => parse_ipv4(frame, offset, &mut layout),
+        ETH_P_IPV6 => parse_ipv6(frame, offset, &mut layout),
+        _ => return (Parsed::NonIp, layout),
     };
-    parsed.unwrap_or(Parsed::Malformed)
+    (parsed.unwrap_or(Parsed::Malformed), layout)
 }
 
 /// `None` when a header is cut short or invalid. Reads are sequential with early returns:
 /// evaluating several fallible reads before checking them lets the compiler spill values of
 /// reads that failed, which the verifier rejects as uninitialised.
 #[inline(always)]
-fn parse_ipv4<B: Bytes + ?Sized>(frame: &B, offset: usize) -> Option<Parsed> {
+fn parse_ipv4<B: Bytes + ?Sized>(frame: &B, offset: usize, layout: &mut Layout) -> Option<Parsed> {
     // The fixed fields first: were they read after the check of the variable-length header,
     // the compiler would drop their bounds checks as implied by it (ihl >= 5), and the
     // verifier, which does not follow that reasoning, would reject the program.
@@ -114,35 +140,125 @@ fn parse_ipv4<B: Bytes + ?Sized>(frame: &B, offset: usize) -> Option<Parsed> {
     if flags_offset & IPV4_MF_OR_OFFSET != 0 {
         return Some(Parsed::Flow(key));
     }
-    with_ports(frame, key, offset + header_len)
+    transport(frame, key, offset + header_len, layout)
 }
 
+/// IPv6 extension headers walked before giving up on the ports.
+pub const MAX_IPV6_EXT_HEADERS: usize = 6;
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_AH: u8 = 51;
+const IPPROTO_DSTOPTS: u8 = 60;
+/// IPv6 fragment header: fragment offset and the M flag.
+const IPV6_FRAG_OFFSET_OR_MORE: u16 = 0xfff9;
+
 #[inline(always)]
-fn parse_ipv6<B: Bytes + ?Sized>(frame: &B, offset: usize) -> Option<Parsed> {
+fn parse_ipv6<B: Bytes + ?Sized>(frame: &B, offset: usize, layout: &mut Layout) -> Option<Parsed> {
     let version = frame.read::<u8>(offset)?;
     if version >> 4 != 6 {
         return None;
     }
-    let proto = frame.read::<u8>(offset + 6)?;
+    let mut next = frame.read::<u8>(offset + 6)?;
     let src = frame.read::<[u8; 16]>(offset + 8)?;
     let dst = frame.read::<[u8; 16]>(offset + 24)?;
-    let key = FlowKey {
+    let mut key = FlowKey {
         src,
         dst,
-        proto,
         family: family::IPV6,
         ..FlowKey::default()
     };
-    // Extension headers are not walked: such packets are keyed without ports.
-    with_ports(frame, key, offset + IPV6_HLEN)
+    let mut offset = offset + IPV6_HLEN;
+    // Reads at the variable offsets below are at least two bytes wide: the compiler turns
+    // a one-byte bounds check into a form the verifier does not learn a packet range from.
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        let header_len = match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                let [following, len] = frame.read::<[u8; 2]>(offset)?;
+                next = following;
+                (len as usize + 1) * 8
+            }
+            IPPROTO_AH => {
+                let [following, len] = frame.read::<[u8; 2]>(offset)?;
+                next = following;
+                (len as usize + 2) * 4
+            }
+            IPPROTO_FRAGMENT => {
+                let [following, _, offset_hi, offset_lo] = frame.read::<[u8; 4]>(offset)?;
+                next = following;
+                // Like IPv4 fragments: keyed without ports, first fragment included.
+                if u16::from_be_bytes([offset_hi, offset_lo]) & IPV6_FRAG_OFFSET_OR_MORE != 0 {
+                    key.proto = next;
+                    return Some(Parsed::Flow(key));
+                }
+                8
+            }
+            _ => break,
+        };
+        offset += header_len;
+    }
+    key.proto = next;
+    if is_extension_header(next) {
+        layout.ext_chain_too_long = true;
+        return Some(Parsed::Flow(key));
+    }
+    transport(frame, key, offset, layout)
 }
 
-/// Adds TCP/UDP ports from the transport header at `offset`; other protocols keep none.
 #[inline(always)]
-fn with_ports<B: Bytes + ?Sized>(frame: &B, mut key: FlowKey, offset: usize) -> Option<Parsed> {
-    if key.proto == IPPROTO_TCP || key.proto == IPPROTO_UDP {
-        key.src_port = read_be16(frame, offset)?;
-        key.dst_port = read_be16(frame, offset + 2)?;
+fn is_extension_header(proto: u8) -> bool {
+    matches!(
+        proto,
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_AH | IPPROTO_DSTOPTS
+    )
+}
+
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_ICMPV6: u8 = 58;
+const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
+
+/// The transport part of the key, from the header at `offset`:
+/// * TCP and UDP: the ports;
+/// * ICMP and ICMPv6: the type as `dst_port`, and for echo requests and replies the
+///   identifier as `src_port`, so that each ping session is a flow;
+/// * other protocols: nothing.
+#[inline(always)]
+fn transport<B: Bytes + ?Sized>(
+    frame: &B,
+    mut key: FlowKey,
+    offset: usize,
+    layout: &mut Layout,
+) -> Option<Parsed> {
+    match key.proto {
+        IPPROTO_TCP | IPPROTO_UDP => {
+            key.src_port = read_be16(frame, offset)?;
+            key.dst_port = read_be16(frame, offset + 2)?;
+            let header_len = if key.proto == IPPROTO_UDP {
+                Some(8)
+            } else {
+                frame
+                    .read::<[u8; 2]>(offset + 12)
+                    .map(|[data_offset, _]| (data_offset >> 4) as usize * 4)
+            };
+            if let Some(header_len) = header_len {
+                layout.headers_len = (offset + header_len) as u16;
+            }
+        }
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+            let [kind, _code] = frame.read::<[u8; 2]>(offset)?;
+            key.dst_port = kind as u16;
+            if matches!(
+                (key.proto, kind),
+                (IPPROTO_ICMP, ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY)
+                    | (IPPROTO_ICMPV6, ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY)
+            ) {
+                key.src_port = read_be16(frame, offset + 4)?;
+            }
+        }
+        _ => {}
     }
     Some(Parsed::Flow(key))
 }

@@ -15,7 +15,7 @@ pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
 /// older policer's pins are recognised instead of misread.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";
@@ -46,6 +46,19 @@ pub mod key_mode {
 pub mod action {
     pub const PASS: u8 = 0;
     pub const DROP: u8 = 1;
+    /// Set CE on ECN-capable packets, drop Not-ECT ones (see [`crate::rewrite`]).
+    pub const ECN: u8 = 2;
+    /// `DSCP_BASE + n` rewrites the DSCP to `n` (0 to 63) and passes.
+    pub const DSCP_BASE: u8 = 64;
+
+    /// The action that sets DSCP `n` (0 to 63).
+    pub const fn dscp(n: u8) -> u8 {
+        DSCP_BASE + (n & 63)
+    }
+
+    pub const fn is_valid(action: u8) -> bool {
+        action <= ECN || (action >= DSCP_BASE && action < DSCP_BASE + 64)
+    }
 }
 
 /// A policing profile, in the units the meter uses. Build it with
@@ -109,7 +122,7 @@ impl Profile {
         if key_mode > key_mode::DST {
             return Err(ProfileError::BadKeyMode);
         }
-        if yellow_action > action::DROP || red_action > action::DROP {
+        if !action::is_valid(yellow_action) || !action::is_valid(red_action) {
             return Err(ProfileError::BadAction);
         }
         let span = (cbs_bytes + ebs_bytes) * NANOS_PER_SEC;
@@ -261,8 +274,21 @@ pub mod counter {
     pub const FLOW_TABLE_ERROR: u32 = 8;
     /// New flows inserted into the flow table.
     pub const NEW_FLOWS: u32 = 9;
+    /// Policed packets passed with a mark (ECN CE or a DSCP rewrite).
+    pub const MARKED: u32 = 10;
+    /// IPv6 packets whose extension-header chain was too long to reach the ports (policed,
+    /// keyed without ports).
+    pub const EXT_CHAIN_TOO_LONG: u32 = 11;
+    /// Per colour and outcome: `BY_COLOUR + colour * 3 + outcome` (passed, marked, dropped).
+    pub const BY_COLOUR: u32 = 16;
     /// Size of the counters map.
-    pub const LEN: u32 = 16;
+    pub const LEN: u32 = 32;
+
+    /// The counter of packets of `colour` (0 green, 1 yellow, 2 red) that met `outcome`
+    /// (0 passed, 1 marked, 2 dropped).
+    pub const fn by_colour(colour: u32, outcome: u32) -> u32 {
+        BY_COLOUR + colour * 3 + outcome
+    }
 }
 
 #[cfg(feature = "user")]

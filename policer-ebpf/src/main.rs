@@ -1,5 +1,7 @@
-//! The kernel side of policer: an XDP program that parses each frame, finds its flow's
-//! bucket, colours the frame with `policer_common::police` and acts on the colour.
+//! The kernel side of policer: XDP and TC programs that parse each frame, find its flow's
+//! bucket, colour the frame with `policer_common::police` and act on the colour. Both run
+//! the same path ([`police_frame`]); they differ only in how long a frame is on the wire and
+//! how a verdict is spelled.
 //!
 //! Concurrency: flow state lives in an LRU hash (the kernel evicts the least recently used
 //! flow when the table is full, so policing never stops), and an LRU hash cannot hold a
@@ -15,17 +17,19 @@
 mod frame;
 
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, bpf_spin_lock, xdp_action},
+    EbpfContext,
+    bindings::{BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT, bpf_spin_lock, xdp_action},
     btf_maps::{Array, LruHashMap, PerCpuArray},
-    helpers::{bpf_ktime_get_ns, bpf_spin_lock, bpf_spin_unlock},
-    macros::{btf_map, xdp},
-    programs::XdpContext,
+    helpers::{bpf_ktime_get_ns, bpf_spin_lock, bpf_spin_unlock, bpf_xdp_get_buff_len},
+    macros::{btf_map, classifier, xdp},
+    programs::{TcContext, XdpContext},
 };
 use aya_log_ebpf::warn;
 use policer_common::{
     Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, LOCK_STRIPES, Profile, ProfileCell,
-    action, counter, meter,
-    parse::{self, Parsed},
+    counter, meter,
+    parse::{self, Layout, Parsed},
+    rewrite::{self, Outcome},
 };
 
 use crate::frame::PacketBytes;
@@ -52,13 +56,43 @@ static POLICER_LOCKS: Array<FlowLock, { LOCK_STRIPES as usize }> = Array::new();
 /// Attempts to read a profile that user space is not rewriting at that instant.
 const PROFILE_READ_TRIES: usize = 3;
 
-#[xdp]
+/// XDP, ingress. A multi-buffer (jumbo) frame is charged whole: `bpf_xdp_get_buff_len`
+/// counts every buffer, not just the first one the parser sees.
+#[xdp(frags)]
 pub fn policer_xdp(ctx: XdpContext) -> u32 {
-    let frame = PacketBytes::new(ctx.data(), ctx.data_end());
-    let len = frame.len();
-    match police_frame(&ctx, &frame, len) {
+    let mut frame = PacketBytes::new(ctx.data(), ctx.data_end());
+    // SAFETY: the helper reads the length of the buffer the context describes.
+    let wire_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as u32;
+    match police_frame(&ctx, &mut frame, |_| wire_len) {
         Verdict::Pass => xdp_action::XDP_PASS,
         Verdict::Drop => xdp_action::XDP_DROP,
+    }
+}
+
+/// TC (clsact or TCX), ingress or egress. A GSO packet stands for `gso_segs` frames on the
+/// wire, each repeating the headers: it is charged its length plus the headers of every
+/// segment after the first.
+#[classifier]
+pub fn policer_tc(ctx: TcContext) -> i32 {
+    let mut frame = PacketBytes::new(ctx.data(), ctx.data_end());
+    let len = ctx.len();
+    // SAFETY: the context points to the __sk_buff of this program run.
+    let segments = unsafe { (*ctx.skb.skb).gso_segs };
+    let wire_len = |layout: &Layout| wire_length(len, segments, layout.headers_len);
+    match police_frame(&ctx, &mut frame, wire_len) {
+        Verdict::Pass => TC_ACT_OK,
+        Verdict::Drop => TC_ACT_SHOT,
+    }
+}
+
+/// Bytes on the wire of a packet of `len` bytes sent as `segments` segments that each carry
+/// `headers` bytes of headers (0: not segmented, or no TCP/UDP header to repeat).
+#[inline(always)]
+fn wire_length(len: u32, segments: u32, headers: u16) -> u32 {
+    if segments > 1 && headers > 0 {
+        len.saturating_add((segments - 1).saturating_mul(headers as u32))
+    } else {
+        len
     }
 }
 
@@ -67,14 +101,24 @@ enum Verdict {
     Drop,
 }
 
-/// Parses, polices, counts and decides one frame of `len` bytes on the wire.
+/// Parses, polices, counts and acts on one frame. `wire_len` says how many bytes the frame
+/// is on the wire, given where its headers are.
 #[inline(always)]
-fn police_frame(ctx: &XdpContext, frame: &PacketBytes, len: u32) -> Verdict {
-    let key = match parse::parse(frame) {
+fn police_frame<C: EbpfContext>(
+    ctx: &C,
+    frame: &mut PacketBytes,
+    wire_len: impl Fn(&Layout) -> u32,
+) -> Verdict {
+    let (parsed, layout) = parse::parse_with_layout(frame);
+    let len = wire_len(&layout);
+    let key = match parsed {
         Parsed::Flow(key) => key,
         Parsed::NonIp => return count_and_pass(counter::NON_IP, len),
         Parsed::Malformed => return count_and_pass(counter::UNPARSED, len),
     };
+    if layout.ext_chain_too_long {
+        count(counter::EXT_CHAIN_TOO_LONG, len);
+    }
     // The two fail-open paths below should never be taken: each logs (aya-log, read by
     // `policer log`) besides counting, so an operator learns why packets went unpoliced.
     let Some(profile) = read_profile() else {
@@ -84,21 +128,24 @@ fn police_frame(ctx: &XdpContext, frame: &PacketBytes, len: u32) -> Verdict {
         );
         return count_and_pass(counter::NO_PROFILE, len);
     };
-    let key = key.for_mode(profile.key_mode);
-    let Some(colour) = police_flow(&profile, &key, len) else {
+    let policed_key = key.for_mode(profile.key_mode);
+    let Some(colour) = police_flow(&profile, &policed_key, len) else {
         warn!(
             ctx,
             "flow table error: frame of {} bytes passed unpoliced", len
         );
         return count_and_pass(counter::FLOW_TABLE_ERROR, len);
     };
+    let outcome = rewrite::apply(frame, &layout, key.family, profile.action_for(colour));
     count(colour as u32, len);
-    if profile.action_for(colour) == action::DROP {
-        count(counter::DROPPED, len);
-        Verdict::Drop
-    } else {
-        count(counter::PASSED, len);
-        Verdict::Pass
+    count(counter::by_colour(colour as u32, outcome as u32), len);
+    match outcome {
+        Outcome::Passed => count_and_pass(counter::PASSED, len),
+        Outcome::Marked => count_and_pass(counter::MARKED, len),
+        Outcome::Dropped => {
+            count(counter::DROPPED, len);
+            Verdict::Drop
+        }
     }
 }
 

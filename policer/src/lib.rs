@@ -119,6 +119,23 @@ impl Loaded {
         xdp.context(|| format!("{PROG_XDP} is not an XDP program"))
     }
 
+    /// Runs one frame through the program and returns the XDP action and the frame as the
+    /// program left it (rewritten by an ECN or DSCP action).
+    pub fn test_run_output(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>)> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..Default::default()
+        };
+        let result = self
+            .xdp()?
+            .test_run(opts)
+            .context(|| "BPF_PROG_TEST_RUN".to_string())?;
+        out.truncate(result.data_size_out as usize);
+        Ok((result.return_value, out))
+    }
+
     /// Runs one frame through the program (`BPF_PROG_TEST_RUN`), `repeat` times, and returns
     /// the XDP action and the mean run time in nanoseconds.
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, u64)> {

@@ -35,19 +35,31 @@ pub fn parse_key_mode(text: &str) -> Result<u8, String> {
 }
 
 /// An action as named on the command line.
-pub fn action_name(action: u8) -> &'static str {
+pub fn action_name(action: u8) -> String {
     match action {
-        action::DROP => "drop",
-        _ => "pass",
+        action::PASS => "pass".into(),
+        action::DROP => "drop".into(),
+        action::ECN => "ecn".into(),
+        dscp => format!("dscp={}", dscp.saturating_sub(action::DSCP_BASE)),
     }
 }
 
-/// Parses `pass` or `drop`.
+/// Parses `pass`, `drop`, `ecn` or `dscp=N` (N from 0 to 63).
 pub fn parse_action(text: &str) -> Result<u8, String> {
-    match text.to_ascii_lowercase().as_str() {
+    let lower = text.to_ascii_lowercase();
+    match lower.as_str() {
         "pass" => Ok(action::PASS),
         "drop" => Ok(action::DROP),
-        _ => Err(format!("invalid action {text:?}: expected pass or drop")),
+        "ecn" => Ok(action::ECN),
+        _ => match lower.strip_prefix("dscp=").map(str::parse::<u8>) {
+            Some(Ok(dscp)) if dscp < 64 => Ok(action::dscp(dscp)),
+            Some(_) => Err(format!(
+                "invalid DSCP in {text:?}: expected a number from 0 to 63"
+            )),
+            None => Err(format!(
+                "invalid action {text:?}: expected pass, drop, ecn or dscp=N"
+            )),
+        },
     }
 }
 

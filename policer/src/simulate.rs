@@ -21,6 +21,7 @@ use pcap_file::{
 use policer_common::{
     Colour, Counter, FlowKey, FlowState, NANOS_PER_SEC, Profile, action, meter,
     parse::{self, Parsed},
+    rewrite,
 };
 
 /// A bucket in a replay: a trace's label, or a capture's flow key.
@@ -46,6 +47,8 @@ pub struct Record {
     /// Whole frame length (a capture's original length, not what was captured).
     pub len: u32,
     pub what: Frame,
+    /// The ECN field of a captured IP packet (`None` for a trace, taken as ECN-capable).
+    pub ecn: Option<u8>,
 }
 
 /// What a record is to the policer.
@@ -75,22 +78,23 @@ impl Outcome {
     }
 }
 
-/// Packets and bytes per colour and per action.
+/// Packets and bytes per colour and per outcome of the colour's action.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub colours: [Counter; 3],
     pub passed: Counter,
+    pub marked: Counter,
     pub dropped: Counter,
 }
 
 impl Tally {
-    fn add(&mut self, colour: Colour, dropped: bool, len: u32) {
+    fn add(&mut self, colour: Colour, outcome: rewrite::Outcome, len: u32) {
         bump(&mut self.colours[colour as usize], len);
         bump(
-            if dropped {
-                &mut self.dropped
-            } else {
-                &mut self.passed
+            match outcome {
+                rewrite::Outcome::Passed => &mut self.passed,
+                rewrite::Outcome::Marked => &mut self.marked,
+                rewrite::Outcome::Dropped => &mut self.dropped,
             },
             len,
         );
@@ -103,6 +107,27 @@ impl Tally {
     /// Packets the meter saw.
     pub fn packets(&self) -> u64 {
         self.colours.iter().map(|c| c.packets).sum()
+    }
+
+    /// Bytes delivered: passed, marked or not.
+    pub fn delivered_bytes(&self) -> u64 {
+        self.passed.bytes + self.marked.bytes
+    }
+
+    /// Bytes offered.
+    pub fn offered_bytes(&self) -> u64 {
+        self.delivered_bytes() + self.dropped.bytes
+    }
+}
+
+/// What an action does to a packet whose ECN field is `ecn` (`None`: unknown, taken as
+/// ECN-capable), as the kernel's `rewrite::apply` would.
+pub fn outcome_of(action: u8, ecn: Option<u8>) -> rewrite::Outcome {
+    match action {
+        action::PASS => rewrite::Outcome::Passed,
+        action::DROP => rewrite::Outcome::Dropped,
+        action::ECN if ecn == Some(0) => rewrite::Outcome::Dropped,
+        _ => rewrite::Outcome::Marked,
     }
 }
 
@@ -155,6 +180,7 @@ impl Replay {
             time_ns,
             len,
             ref what,
+            ..
         } = record;
         self.first_ns.get_or_insert(time_ns);
         self.last_ns = self.last_ns.max(time_ns);
@@ -182,10 +208,10 @@ impl Replay {
         }
         let flow = self.flows.get_mut(id).expect("inserted above");
         let colour = meter::police(profile, &mut flow.state, len, time_ns);
-        let dropped = profile.action_for(colour) == action::DROP;
-        flow.tally.add(colour, dropped, len);
+        let outcome = outcome_of(profile.action_for(colour), record.ecn);
+        flow.tally.add(colour, outcome, len);
         flow.last_ns = time_ns;
-        self.tally.add(colour, dropped, len);
+        self.tally.add(colour, outcome, len);
         Outcome::Coloured(colour)
     }
 
@@ -198,7 +224,7 @@ impl Replay {
     pub fn flows(&self) -> Vec<(&FlowId, &FlowReport)> {
         let mut flows: Vec<_> = self.flows.iter().collect();
         flows.sort_by(|a, b| {
-            let bytes = |f: &FlowReport| f.tally.passed.bytes + f.tally.dropped.bytes;
+            let bytes = |f: &FlowReport| f.tally.offered_bytes();
             bytes(b.1).cmp(&bytes(a.1)).then_with(|| a.0.cmp(b.0))
         });
         flows
@@ -325,6 +351,7 @@ impl TraceReader {
             time_ns,
             len,
             what: Frame::Flow(FlowId::Label(flow.trim().to_string())),
+            ecn: None,
         })
     }
 }
@@ -489,15 +516,20 @@ impl CaptureReader {
 
 /// A captured frame as the kernel program would see it: parsed and keyed by the same code.
 fn record(key_mode: u8, time_ns: u64, original_len: u32, data: &[u8]) -> Record {
-    let what = match parse::parse(data) {
-        Parsed::Flow(key) => Frame::Flow(FlowId::Key(key.for_mode(key_mode))),
-        Parsed::NonIp => Frame::NonIp,
-        Parsed::Malformed => Frame::Unparsed,
+    let (parsed, layout) = parse::parse_with_layout(data);
+    let (what, ecn) = match parsed {
+        Parsed::Flow(key) => (
+            Frame::Flow(FlowId::Key(key.for_mode(key_mode))),
+            rewrite::ecn(data, layout.l3_offset as usize, key.family),
+        ),
+        Parsed::NonIp => (Frame::NonIp, None),
+        Parsed::Malformed => (Frame::Unparsed, None),
     };
     Record {
         time_ns,
         len: original_len.max(data.len() as u32),
         what,
+        ecn,
     }
 }
 

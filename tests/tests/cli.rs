@@ -57,7 +57,15 @@ fn bad_rates_and_bursts_are_refused() {
         ),
         (
             &["--cir", "1mbit", "--red", "explode"],
-            "expected pass or drop",
+            "expected pass, drop, ecn or dscp=N",
+        ),
+        (
+            &["--cir", "1mbit", "--yellow", "dscp=64"],
+            "expected a number from 0 to 63",
+        ),
+        (
+            &["--cir", "1mbit", "--red", "dscp=-1"],
+            "expected a number from 0 to 63",
         ),
         (&["--cir", "1mbit", "--max-flows", "0"], "max-flows"),
         (&[], "needs a committed rate"),

@@ -453,3 +453,35 @@ fn frames_cut_by_the_snap_length_are_charged_their_wire_length() {
     assert_eq!(rows[0][2], "tcp 10.0.0.1:1 > 10.0.0.2:2");
     assert_eq!(rows[1][1], "1000000001", "nanosecond timestamps");
 }
+
+#[test]
+fn ecn_and_dscp_actions_mark_instead_of_dropping() {
+    let scratch = Scratch::new();
+    // The worked example again: 4 red packets, which a trace (taken as ECN-capable) marks.
+    let trace: String = std::iter::once("time_ns,len,flow\n".to_string())
+        .chain((0..9).map(|_| "1000,1500,one\n".to_string()))
+        .collect();
+    let path = scratch.file("example.csv", &trace);
+    for red in ["ecn", "dscp=10"] {
+        let args = [
+            "--trace",
+            path.to_str().unwrap(),
+            "--cir",
+            "8bit",
+            "--cbs",
+            "3000",
+            "--ebs",
+            "5000",
+            "--red",
+            red,
+            "--json",
+        ];
+        let report: serde_json::Value =
+            serde_json::from_str(&succeeded(simulate(&args), || format!("--red {red}"))).unwrap();
+        let counters = &report["counters"];
+        assert_eq!(counters["red"]["packets"], 4, "{red}");
+        assert_eq!(counters["marked"]["packets"], 4, "{red}");
+        assert_eq!(counters["dropped"]["packets"], 0, "{red}");
+        assert_eq!(report["profile"]["red"], red);
+    }
+}

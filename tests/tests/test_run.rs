@@ -3,7 +3,7 @@
 
 use policer::Loaded;
 use policer_common::{Profile, action, counter, key_mode};
-use policer_tests::frames::tcp_frame;
+use policer_tests::frames::{Packet, ipv4_checksum, tcp_frame};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -114,4 +114,117 @@ fn non_ip_and_unparsable_frames_pass_and_are_counted_apart() {
     assert_eq!(counters.get(counter::UNPARSED).bytes, 60 + 36);
     assert_eq!(counters.get(counter::GREEN).packets, 0);
     assert!(loaded.maps.flows().unwrap().is_empty());
+}
+
+/// A profile where the first frame is green and every later one red (cbs one frame, ebs 0),
+/// with `red` as the red action.
+fn load_red_action(red: u8) -> Loaded {
+    let profile = Profile::new(1, 1500, 0, key_mode::FIVE_TUPLE, action::PASS, red).unwrap();
+    Loaded::load(&profile, 1024).expect("load the XDP program")
+}
+
+#[test]
+fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
+    let mut loaded = load_red_action(action::ECN);
+    let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2)
+        .tos(0x02)
+        .frame(1500);
+    assert_eq!(loaded.test_run_output(&ect0).unwrap().0, XDP_PASS, "green");
+    let (verdict, out) = loaded.test_run_output(&ect0).unwrap();
+    assert_eq!(verdict, XDP_PASS, "red, ECT: marked and passed");
+    assert_eq!(out[15] & 3, 3, "CE");
+    assert_eq!(
+        ipv4_checksum(&out[14..34]),
+        0,
+        "the IPv4 checksum still holds"
+    );
+    let changed: Vec<usize> = (0..out.len()).filter(|&i| out[i] != ect0[i]).collect();
+    assert!(
+        changed.contains(&15) && changed.iter().all(|i| [15, 24, 25].contains(i)),
+        "only the TOS byte and the checksum changed: {changed:?}"
+    );
+    let not_ect = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500);
+    assert_eq!(
+        loaded.test_run_output(&not_ect).unwrap().0,
+        XDP_DROP,
+        "red, Not-ECT: dropped"
+    );
+    let counters = loaded.maps.counters().unwrap();
+    let red = |outcome| {
+        counters
+            .get(counter::by_colour(counter::RED, outcome))
+            .packets
+    };
+    assert_eq!(
+        (red(0), red(1), red(2)),
+        (0, 1, 1),
+        "red: passed, marked, dropped"
+    );
+    assert_eq!(counters.get(counter::MARKED).packets, 1);
+    assert_eq!(counters.get(counter::PASSED).packets, 1, "the green one");
+}
+
+#[test]
+fn red_dscp_rewrites_ipv4_and_ipv6() {
+    let mut loaded = load_red_action(action::dscp(10));
+    let v4 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2)
+        .tos(0x01)
+        .frame(1500);
+    loaded.test_run_output(&v4).unwrap();
+    let (verdict, out) = loaded.test_run_output(&v4).unwrap();
+    assert_eq!(verdict, XDP_PASS);
+    assert_eq!(out[15], (10 << 2) | 1, "DSCP 10, ECN kept");
+    assert_eq!(ipv4_checksum(&out[14..34]), 0);
+    let v6 = Packet::udp("2001:db8::1", "2001:db8::2", 1, 2)
+        .tos(0xb9)
+        .frame(1500);
+    loaded.test_run_output(&v6).unwrap();
+    let (_, out) = loaded.test_run_output(&v6).unwrap();
+    assert_eq!(out[14] >> 4, 6);
+    assert_eq!(((out[14] & 0x0f) << 4) | (out[15] >> 4), (10 << 2) | 1);
+}
+
+#[test]
+fn ipv6_extension_headers_and_icmp_are_keyed_by_the_stated_rules() {
+    let mut loaded = load(1 << 20, 0, key_mode::FIVE_TUPLE);
+    // UDP behind hop-by-hop and destination-options headers: keyed with its ports.
+    let mut f = Packet::udp("2001:db8::1", "2001:db8::2", 4000, 53).frame(200);
+    let payload_at = 14 + 40;
+    f[20] = 0; // next header: hop-by-hop
+    let ext = [60u8, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0];
+    f.splice(payload_at..payload_at, ext);
+    assert_eq!(run(&mut loaded, &f), XDP_PASS);
+    // Seven destination-options headers: past the limit, keyed without ports, counted.
+    let mut long = Packet::udp("2001:db8::1", "2001:db8::3", 1, 2).frame(200);
+    long[20] = 60;
+    // Inserted at the same place, so the first inserted ends last in the chain.
+    for i in 0..7 {
+        let next = if i == 0 { 17 } else { 60 };
+        long.splice(payload_at..payload_at, [next, 0, 0, 0, 0, 0, 0, 0]);
+    }
+    assert_eq!(run(&mut loaded, &long), XDP_PASS);
+    // An ICMP echo request: keyed by type (8) and identifier (0x0102).
+    let mut ping = Packet::udp("10.0.0.1", "10.0.0.9", 0, 0).frame(98);
+    ping[23] = 1;
+    ping[34..42].copy_from_slice(&[8, 0, 0, 0, 1, 2, 0, 1]);
+    assert_eq!(run(&mut loaded, &ping), XDP_PASS);
+
+    let mut keys: Vec<_> = loaded
+        .maps
+        .flows()
+        .unwrap()
+        .iter()
+        .map(|f| policer::keys::describe(&f.key))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "icmp 10.0.0.1:258 > 10.0.0.9:8",
+            "proto60 [2001:db8::1] > [2001:db8::3]",
+            "udp [2001:db8::1]:4000 > [2001:db8::2]:53",
+        ]
+    );
+    let counters = loaded.maps.counters().unwrap();
+    assert_eq!(counters.get(counter::EXT_CHAIN_TOO_LONG).packets, 1);
 }

@@ -90,14 +90,33 @@ fn profile_new_refuses_bad_key_mode_and_actions() {
         Profile::new(1, 0, 0, key_mode::DST + 1, 0, 1),
         Err(ProfileError::BadKeyMode)
     );
-    assert_eq!(
-        Profile::new(1, 0, 0, 0, action::DROP + 1, 1),
-        Err(ProfileError::BadAction)
-    );
-    assert_eq!(
-        Profile::new(1, 0, 0, 0, 0, action::DROP + 1),
-        Err(ProfileError::BadAction)
-    );
+    // Between ECN and the DSCP range, and past DSCP 63: not actions.
+    for bad in [
+        action::ECN + 1,
+        action::DSCP_BASE - 1,
+        action::DSCP_BASE + 64,
+        u8::MAX,
+    ] {
+        assert_eq!(
+            Profile::new(1, 0, 0, 0, bad, 1),
+            Err(ProfileError::BadAction),
+            "{bad}"
+        );
+        assert_eq!(
+            Profile::new(1, 0, 0, 0, 0, bad),
+            Err(ProfileError::BadAction),
+            "{bad}"
+        );
+    }
+    for good in [
+        action::PASS,
+        action::DROP,
+        action::ECN,
+        action::dscp(0),
+        action::dscp(63),
+    ] {
+        assert!(Profile::new(1, 0, 0, 0, good, good).is_ok(), "{good}");
+    }
 }
 
 #[test]

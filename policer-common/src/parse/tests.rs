@@ -4,7 +4,7 @@ extern crate std;
 
 use super::*;
 use crate::types::key_mode;
-use std::vec::Vec;
+use std::{vec, vec::Vec};
 
 const SRC4: [u8; 4] = [192, 0, 2, 1];
 const DST4: [u8; 4] = [198, 51, 100, 7];
@@ -20,6 +20,8 @@ const DPORT: u16 = 0xabcd;
 const ETH_P_ARP: u16 = 0x0806;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
+/// A protocol without ports or anything else the parser reads.
+const IPPROTO_GRE: u8 = 47;
 /// Flags/fragment offset field values.
 const DF: u16 = 0x4000;
 const MF: u16 = 0x2000;
@@ -80,6 +82,8 @@ fn tcp(sport: u16, dport: u16) -> Vec<u8> {
     h.extend_from_slice(&sport.to_be_bytes());
     h.extend_from_slice(&dport.to_be_bytes());
     h.resize(20, 0);
+    // Data offset: 5 words, no options.
+    h[12] = 0x50;
     h
 }
 
@@ -246,13 +250,30 @@ fn ipv4_options_are_skipped_for_every_ihl() {
 }
 
 #[test]
-fn icmp_has_no_ports() {
-    // The ICMP header would be read as ports (type 8, code 0, checksum ...) if it were.
-    let icmp = [8, 0, 0x12, 0x34, 0, 1, 0, 1];
-    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_ICMP), &icmp]);
-    assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_ICMP, 0, 0)));
-    // Nothing past the IP header is needed.
-    assert_eq!(parse(&f[..14 + 20]), Parsed::Flow(key4(IPPROTO_ICMP, 0, 0)));
+fn icmp_is_keyed_by_type_and_echo_identifier() {
+    // Echo request: type 8, identifier 0x0001 -> dst_port 8, src_port 1.
+    let echo = [8, 0, 0x12, 0x34, 0, 1, 0, 7];
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_ICMP), &echo]);
+    assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_ICMP, 1, 8)));
+    // Destination unreachable: the type only.
+    let unreachable = [3, 1, 0, 0, 0, 0, 0, 0];
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IP),
+        &ipv4(5, 0, IPPROTO_ICMP),
+        &unreachable,
+    ]);
+    assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_ICMP, 0, 3)));
+    // Cut before the type, or inside an echo's identifier: Malformed.
+    assert_eq!(parse(&f[..14 + 20]), Parsed::Malformed);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_ICMP), &echo]);
+    assert_eq!(parse(&f[..14 + 20 + 5]), Parsed::Malformed);
+    // ICMPv6 echo reply (129).
+    let echo6 = [129, 0, 0, 0, 0x0a, 0x0b, 0, 1];
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_ICMPV6), &echo6]);
+    assert_eq!(
+        parse(&f[..]),
+        Parsed::Flow(key6(IPPROTO_ICMPV6, 0x0a0b, 129))
+    );
 }
 
 #[test]
@@ -294,17 +315,127 @@ fn ipv4_dont_fragment_alone_is_not_a_fragment() {
 
 #[test]
 fn ipv6_other_next_headers_have_no_ports() {
-    // ICMPv6, and extension headers (hop-by-hop 0, routing 43, fragment 44), which are not
-    // walked.
-    for next in [IPPROTO_ICMPV6, 0, 43, 44] {
-        let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(next), &tcp(SPORT, DPORT)]);
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IPV6),
+        &ipv6(IPPROTO_GRE),
+        &tcp(SPORT, DPORT),
+    ]);
+    assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_GRE, 0, 0)));
+    assert_eq!(parse(&f[..14 + 40]), Parsed::Flow(key6(IPPROTO_GRE, 0, 0)));
+}
+
+/// An IPv6 extension header of `len8` 8-byte units after the first, then `next`.
+fn ext(next: u8, len8: u8) -> Vec<u8> {
+    let mut h = vec![0u8; (len8 as usize + 1) * 8];
+    h[0] = next;
+    h[1] = len8;
+    h
+}
+
+#[test]
+fn ipv6_extension_headers_are_walked_to_the_ports() {
+    // Hop-by-hop (0) -> routing (43, 24 bytes) -> destination options (60) -> TCP.
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IPV6),
+        &ipv6(0),
+        &ext(43, 0),
+        &ext(60, 2),
+        &ext(IPPROTO_TCP, 0),
+        &tcp(SPORT, DPORT),
+    ]);
+    assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_TCP, SPORT, DPORT)));
+    // AH counts its length in 4-byte units, plus 2: len 1 is 12 bytes.
+    let mut ah = vec![IPPROTO_UDP, 1];
+    ah.resize(12, 0);
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IPV6),
+        &ipv6(51),
+        &ah,
+        &udp(SPORT, DPORT),
+    ]);
+    assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
+    // An atomic fragment header (offset 0, no M flag) is walked like the others.
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IPV6),
+        &ipv6(44),
+        &ext(IPPROTO_UDP, 0),
+        &udp(SPORT, DPORT),
+    ]);
+    assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
+}
+
+#[test]
+fn ipv6_fragments_have_no_ports() {
+    for frag in [0x0001u16, 0x0008, 0x0009] {
+        let mut fh = ext(IPPROTO_UDP, 0);
+        fh[1] = 0;
+        fh[2..4].copy_from_slice(&frag.to_be_bytes());
+        let f = frame(&[
+            &ethernet(&[], ETH_P_IPV6),
+            &ipv6(44),
+            &fh,
+            &udp(SPORT, DPORT),
+        ]);
         assert_eq!(
             parse(&f[..]),
-            Parsed::Flow(key6(next, 0, 0)),
-            "next header {next}"
+            Parsed::Flow(key6(IPPROTO_UDP, 0, 0)),
+            "{frag:#x}"
         );
-        assert_eq!(parse(&f[..14 + 40]), Parsed::Flow(key6(next, 0, 0)));
     }
+}
+
+/// An IPv6 frame whose chain has `count` destination-options headers, then TCP.
+fn chain_of(count: usize) -> Vec<u8> {
+    let mut f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(60)]);
+    for i in 0..count {
+        f.extend_from_slice(&ext(if i + 1 == count { IPPROTO_TCP } else { 60 }, 0));
+    }
+    f.extend_from_slice(&tcp(SPORT, DPORT));
+    f
+}
+
+#[test]
+fn ipv6_chains_longer_than_the_limit_are_keyed_without_ports_and_flagged() {
+    let (parsed, layout) = parse_with_layout(&chain_of(MAX_IPV6_EXT_HEADERS + 1)[..]);
+    assert_eq!(parsed, Parsed::Flow(key6(60, 0, 0)));
+    assert!(layout.ext_chain_too_long);
+    let (parsed, layout) = parse_with_layout(&chain_of(MAX_IPV6_EXT_HEADERS)[..]);
+    assert_eq!(parsed, Parsed::Flow(key6(IPPROTO_TCP, SPORT, DPORT)));
+    assert!(!layout.ext_chain_too_long);
+}
+
+#[test]
+fn a_cut_extension_header_is_malformed() {
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IPV6),
+        &ipv6(0),
+        &ext(IPPROTO_TCP, 1),
+        &tcp(SPORT, DPORT),
+    ]);
+    for len in 14 + 40..14 + 40 + 16 + 4 {
+        assert_eq!(parse(&f[..len]), Parsed::Malformed, "cut at {len}");
+    }
+}
+
+#[test]
+fn layout_gives_the_ip_offset_and_the_headers_every_segment_repeats() {
+    let f = frame(&[
+        &ethernet(&[0x8100], ETH_P_IP),
+        &ipv4(6, 0, IPPROTO_TCP),
+        &tcp(SPORT, DPORT),
+    ]);
+    let (_, layout) = parse_with_layout(&f[..]);
+    assert_eq!(layout.l3_offset, 18);
+    // 18 + 24 + TCP data offset 5 words.
+    assert_eq!(layout.headers_len, 18 + 24 + 20);
+    let f = frame(&[
+        &ethernet(&[], ETH_P_IPV6),
+        &ipv6(IPPROTO_UDP),
+        &udp(SPORT, DPORT),
+    ]);
+    assert_eq!(parse_with_layout(&f[..]).1.headers_len, 14 + 40 + 8);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_GRE)]);
+    assert_eq!(parse_with_layout(&f[..]).1.headers_len, 0);
 }
 
 #[test]
@@ -393,9 +524,9 @@ fn every_truncation_of_ipv4_options_is_malformed() {
         14 + 28 + 4,
         Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)),
     );
-    // Without ports (ICMP), the options must still all be there.
-    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(7, 0, IPPROTO_ICMP)]);
-    assert_truncations(&f, 14 + 28, Parsed::Flow(key4(IPPROTO_ICMP, 0, 0)));
+    // Without ports (GRE), the options must still all be there.
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(7, 0, IPPROTO_GRE)]);
+    assert_truncations(&f, 14 + 28, Parsed::Flow(key4(IPPROTO_GRE, 0, 0)));
 }
 
 #[test]
@@ -411,8 +542,8 @@ fn every_truncation_of_ipv6_is_malformed() {
         Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)),
     );
     // No ports: the 40-byte header must still be whole.
-    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_ICMPV6)]);
-    assert_truncations(&f, 14 + 40, Parsed::Flow(key6(IPPROTO_ICMPV6, 0, 0)));
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_GRE)]);
+    assert_truncations(&f, 14 + 40, Parsed::Flow(key6(IPPROTO_GRE, 0, 0)));
 }
 
 #[test]
@@ -435,10 +566,10 @@ fn ihl_pointing_past_the_end_is_malformed() {
     let f = frame(&[&ethernet(&[], ETH_P_IP), &ip, &tcp(SPORT, DPORT)]);
     assert_eq!(f.len(), 14 + 40);
     assert_eq!(parse(&f[..]), Parsed::Malformed);
-    // One byte short of the options, with no ports to read (ICMP): still Malformed.
-    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(15, 0, IPPROTO_ICMP)]);
+    // One byte short of the options, with no ports to read (GRE): still Malformed.
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(15, 0, IPPROTO_GRE)]);
     assert_eq!(parse(&f[..f.len() - 1]), Parsed::Malformed);
-    assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_ICMP, 0, 0)));
+    assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_GRE, 0, 0)));
 }
 
 #[test]

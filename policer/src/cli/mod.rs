@@ -71,11 +71,12 @@ pub struct ProfileArgs {
     /// 0 makes a plain token bucket.
     #[arg(long, value_name = "SIZE|TIME", value_parser = parse_burst, allow_hyphen_values = true)]
     ebs: Option<Burst>,
-    /// Action for yellow (borrowing) packets.
-    #[arg(long, value_name = "pass|drop", value_parser = profile::parse_action)]
+    /// Action for yellow (borrowing) packets: pass, drop, ecn (CE on ECN-capable packets,
+    /// drop the others) or dscp=N (rewrite the DSCP to N, 0-63, and pass).
+    #[arg(long, value_name = "pass|drop|ecn|dscp=N", value_parser = profile::parse_action)]
     yellow: Option<u8>,
-    /// Action for red packets.
-    #[arg(long, value_name = "drop|pass", value_parser = profile::parse_action)]
+    /// Action for red packets: drop, pass, ecn or dscp=N.
+    #[arg(long, value_name = "drop|pass|ecn|dscp=N", value_parser = profile::parse_action)]
     red: Option<u8>,
 }
 

@@ -11,11 +11,11 @@ use policer::{
     profile,
     simulate::{
         CaptureReader, FlowId, Frame, InputError, Outcome, Record, Replay, Tally, TraceReader,
-        rate_bps,
+        outcome_of, rate_bps,
     },
     units,
 };
-use policer_common::{Colour, Counter, Profile, action};
+use policer_common::{Colour, Counter, Profile};
 use serde_json::{Value, json};
 
 use super::{ProfileArgs, stats::profile_json};
@@ -219,7 +219,8 @@ fn replay_flow(
                 colour,
                 tokens_bytes: state.tokens_bytes(),
                 debt_bytes: state.debt_bytes(),
-                dropped: profile.action_for(colour) == action::DROP,
+                dropped: outcome_of(profile.action_for(colour), record.ecn)
+                    == policer_common::rewrite::Outcome::Dropped,
             });
         }
         Ok(())
@@ -247,7 +248,7 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
         replay.unparsed.packets,
         replay.non_ip.packets
     );
-    let total = tally.passed.bytes + tally.dropped.bytes;
+    let total = tally.offered_bytes();
     println!(
         "  {:<9} {:>12} {:>8} {:>16} {:>8}",
         "", "packets", "share", "bytes", "share"
@@ -265,11 +266,12 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
         row(colour.name(), tally.colour(colour));
     }
     row("passed", tally.passed);
+    row("marked", tally.marked);
     row("dropped", tally.dropped);
     println!(
         "  offered {}, delivered {} (all flows together; CIR {} per flow)",
         rate(total, span),
-        rate(tally.passed.bytes, span),
+        rate(tally.delivered_bytes(), span),
         units::format_rate(profile.cir_bytes_per_sec * 8)
     );
     if let Some(plain) = plain {
@@ -279,7 +281,7 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
             p.colour(Colour::Red).packets,
             100.0 * share(p.colour(Colour::Red).packets, p.packets()),
             p.dropped.packets,
-            rate(p.passed.bytes, plain.span_ns())
+            rate(p.delivered_bytes(), plain.span_ns())
         );
     }
     println!(
@@ -292,7 +294,7 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
             "  {:<50} {:>9} {:>12} {:>8} {:>8} {:>8} {:>9} {:>14}",
             id.to_string(),
             t.packets(),
-            t.passed.bytes + t.dropped.bytes,
+            t.offered_bytes(),
             t.colour(Colour::Green).packets,
             t.colour(Colour::Yellow).packets,
             t.colour(Colour::Red).packets,
@@ -318,7 +320,7 @@ fn delivered_over_cir(profile: &Profile, tally: &Tally, span_ns: u64) -> Option<
 }
 
 fn tally_json(tally: &Tally) -> Value {
-    let total_bytes = tally.passed.bytes + tally.dropped.bytes;
+    let total_bytes = tally.offered_bytes();
     let entry = |c: Counter| {
         json!({
             "packets": c.packets,
@@ -332,6 +334,7 @@ fn tally_json(tally: &Tally) -> Value {
         "yellow": entry(tally.colour(Colour::Yellow)),
         "red": entry(tally.colour(Colour::Red)),
         "passed": entry(tally.passed),
+        "marked": entry(tally.marked),
         "dropped": entry(tally.dropped),
     })
 }
@@ -346,8 +349,8 @@ fn replay_json(replay: &Replay) -> Value {
         "counters": tally_json(tally),
         "unparsed": { "packets": replay.unparsed.packets, "bytes": replay.unparsed.bytes },
         "non_ip": { "packets": replay.non_ip.packets, "bytes": replay.non_ip.bytes },
-        "offered_bps": rate_bps(tally.passed.bytes + tally.dropped.bytes, span),
-        "delivered_bps": rate_bps(tally.passed.bytes, span),
+        "offered_bps": rate_bps(tally.offered_bytes(), span),
+        "delivered_bps": rate_bps(tally.delivered_bytes(), span),
         "flows_total": replay.flows().len(),
     })
 }

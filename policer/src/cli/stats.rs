@@ -33,17 +33,33 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     }
     println!("policer on {} (ingress, XDP)", args.iface);
     println!("  {}", profile::describe(&profile));
-    println!("  {:<10} {:>14} {:>18}", "", "packets", "bytes");
+    println!(
+        "  {:<10} {:>14} {:>18} {:>12} {:>12} {:>12}",
+        "", "packets", "bytes", "passed", "marked", "dropped"
+    );
     for colour in Colour::ALL {
-        print_row(colour.name(), counters.get(colour as u32));
+        let c = counters.get(colour as u32);
+        let outcome = |o| counters.get(counter::by_colour(colour as u32, o)).packets;
+        println!(
+            "  {:<10} {:>14} {:>18} {:>12} {:>12} {:>12}",
+            colour.name(),
+            c.packets,
+            c.bytes,
+            outcome(0),
+            outcome(1),
+            outcome(2)
+        );
     }
     print_row("passed", counters.get(counter::PASSED));
+    print_row("marked", counters.get(counter::MARKED));
     print_row("dropped", counters.get(counter::DROPPED));
     println!("  not policed (passed):");
     print_row("unparsed", counters.get(counter::UNPARSED));
     print_row("non-IP", counters.get(counter::NON_IP));
     print_row("no profile", counters.get(counter::NO_PROFILE));
     print_row("table err", counters.get(counter::FLOW_TABLE_ERROR));
+    println!("  policed without ports:");
+    print_row("ipv6 ext", counters.get(counter::EXT_CHAIN_TOO_LONG));
     println!(
         "  flows {flows} active of {max_flows} ({} new flows seen; the least recently used is \
          evicted when full)",
@@ -76,12 +92,22 @@ fn counters_json(counters: &Counters) -> Value {
         let c = counters.get(index);
         json!({ "packets": c.packets, "bytes": c.bytes })
     };
+    let colour = |colour: Colour| {
+        let c = colour as u32;
+        let mut entry = pair(c);
+        for (outcome, name) in ["passed", "marked", "dropped"].into_iter().enumerate() {
+            entry[name] = pair(counter::by_colour(c, outcome as u32));
+        }
+        entry
+    };
     json!({
-        "green": pair(counter::GREEN),
-        "yellow": pair(counter::YELLOW),
-        "red": pair(counter::RED),
+        "green": colour(Colour::Green),
+        "yellow": colour(Colour::Yellow),
+        "red": colour(Colour::Red),
         "passed": pair(counter::PASSED),
+        "marked": pair(counter::MARKED),
         "dropped": pair(counter::DROPPED),
+        "ipv6_ext_chain_too_long": pair(counter::EXT_CHAIN_TOO_LONG),
         "unparsed": pair(counter::UNPARSED),
         "non_ip": pair(counter::NON_IP),
         "no_profile": pair(counter::NO_PROFILE),
