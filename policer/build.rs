@@ -61,9 +61,5 @@ fn main() {
 
 /// `<workspace>/target` from `<...>/target/<profile>/build/policer-<hash>/out`.
 fn target_dir(out_dir: &std::path::Path) -> PathBuf {
-    out_dir
-        .ancestors()
-        .nth(4)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| out_dir.to_path_buf())
+    out_dir.ancestors().nth(4).map(PathBuf::from).unwrap_or_else(|| out_dir.to_path_buf())
 }

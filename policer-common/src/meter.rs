@@ -69,11 +69,7 @@ fn refill(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let earned = if now_ns > state.last_ns {
         let elapsed = now_ns.wrapping_sub(state.last_ns);
         state.last_ns = now_ns;
-        let elapsed = if elapsed < profile.fill_ns {
-            elapsed
-        } else {
-            profile.fill_ns
-        };
+        let elapsed = if elapsed < profile.fill_ns { elapsed } else { profile.fill_ns };
         // At most (cbs + ebs) * 1e9 + cir: see the module comment.
         elapsed.wrapping_mul(profile.cir_bytes_per_sec)
     } else {

@@ -128,11 +128,7 @@ fn parse_ipv4<B: Bytes + ?Sized>(frame: &B, offset: usize, layout: &mut Layout) 
     }
     // Options are skipped, but they must be in the frame.
     frame.read::<u8>(offset + header_len - 1)?;
-    let mut key = FlowKey {
-        proto,
-        family: family::IPV4,
-        ..FlowKey::default()
-    };
+    let mut key = FlowKey { proto, family: family::IPV4, ..FlowKey::default() };
     key.src[..4].copy_from_slice(&src);
     key.dst[..4].copy_from_slice(&dst);
     // Fragments: only the first carries ports, so every fragment of a datagram (the first
@@ -162,12 +158,7 @@ fn parse_ipv6<B: Bytes + ?Sized>(frame: &B, offset: usize, layout: &mut Layout) 
     let mut next = frame.read::<u8>(offset + 6)?;
     let src = frame.read::<[u8; 16]>(offset + 8)?;
     let dst = frame.read::<[u8; 16]>(offset + 24)?;
-    let mut key = FlowKey {
-        src,
-        dst,
-        family: family::IPV6,
-        ..FlowKey::default()
-    };
+    let mut key = FlowKey { src, dst, family: family::IPV6, ..FlowKey::default() };
     let mut offset = offset + IPV6_HLEN;
     // Reads at the variable offsets below are at least two bytes wide: the compiler turns
     // a one-byte bounds check into a form the verifier does not learn a packet range from.

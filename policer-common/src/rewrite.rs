@@ -49,12 +49,9 @@ pub fn apply<B: BytesMut + ?Sized>(
     match action {
         action::PASS => Outcome::Passed,
         action::ECN => mark_ce(frame, layout.l3_offset as usize, family),
-        dscp if dscp >= action::DSCP_BASE => set_dscp(
-            frame,
-            layout.l3_offset as usize,
-            family,
-            dscp - action::DSCP_BASE,
-        ),
+        dscp if dscp >= action::DSCP_BASE => {
+            set_dscp(frame, layout.l3_offset as usize, family, dscp - action::DSCP_BASE)
+        }
         _ => Outcome::Dropped,
     }
 }
@@ -63,11 +60,7 @@ pub fn apply<B: BytesMut + ?Sized>(
 #[inline(always)]
 pub fn ecn<B: Bytes + ?Sized>(frame: &B, l3: usize, family: u8) -> Option<u8> {
     let [_, second] = frame.read::<[u8; 2]>(l3)?;
-    Some(if family == family::IPV4 {
-        second & 3
-    } else {
-        (second >> 4) & 3
-    })
+    Some(if family == family::IPV4 { second & 3 } else { (second >> 4) & 3 })
 }
 
 #[inline(always)]
@@ -113,10 +106,7 @@ fn rewrite_traffic_class<B: BytesMut + ?Sized>(
     } else {
         // Traffic class: the low nibble of the first byte and the high nibble of the second.
         let class = change((first << 4) | (second >> 4));
-        let bytes = [
-            (first & 0xf0) | (class >> 4),
-            (class << 4) | (second & 0x0f),
-        ];
+        let bytes = [(first & 0xf0) | (class >> 4), (class << 4) | (second & 0x0f)];
         if frame.write(l3, bytes).is_none() {
             return Outcome::Passed;
         }

@@ -24,8 +24,13 @@ pub const MAP_COUNTERS: &str = "POLICER_COUNTS";
 pub const MAP_LOCKS: &str = "POLICER_LOCKS";
 /// Name of the XDP program in the object file.
 pub const PROG_XDP: &str = "policer_xdp";
+/// Name of the TC program in the object file.
+pub const PROG_TC: &str = "policer_tc";
 /// Name of the bare `XDP_PASS` program in the object file (benchmark baseline, test stand-in).
 pub const PROG_XDP_PASS: &str = "xdp_pass";
+/// Name of a bare TC program that lets everything through (a stand-in for someone else's
+/// TC filter in the tests).
+pub const PROG_TC_PASS: &str = "tc_pass";
 
 /// Default size of the flow table.
 pub const DEFAULT_MAX_FLOWS: u32 = 65_536;
@@ -165,7 +170,9 @@ pub struct ProfileCell {
     pub generation: u64,
     /// [`LAYOUT_VERSION`] of whoever created the pins.
     pub layout_version: u32,
-    pub _pad: u32,
+    /// How the program was attached (one of [`attachment`]); for user space only.
+    pub attachment: u8,
+    pub _pad: [u8; 3],
     pub slots: [Profile; 2],
 }
 const _: () = assert!(size_of::<ProfileCell>() == 128);
@@ -175,6 +182,14 @@ impl ProfileCell {
     pub const fn active(&self) -> &Profile {
         &self.slots[(self.generation & 1) as usize]
     }
+}
+
+/// How a policer's program is attached.
+pub mod attachment {
+    pub const UNKNOWN: u8 = 0;
+    pub const XDP_NATIVE: u8 = 1;
+    pub const XDP_GENERIC: u8 = 2;
+    pub const TCX: u8 = 3;
 }
 
 /// Address family of a flow key.
@@ -204,10 +219,7 @@ impl FlowKey {
     /// The key that `mode` makes of a full 5-tuple key.
     #[inline(always)]
     pub fn for_mode(&self, mode: u8) -> FlowKey {
-        let mut key = FlowKey {
-            family: self.family,
-            ..FlowKey::default()
-        };
+        let mut key = FlowKey { family: self.family, ..FlowKey::default() };
         match mode {
             key_mode::SRC => key.src = self.src,
             key_mode::DST => key.dst = self.dst,

@@ -122,18 +122,12 @@ fn police_frame<C: EbpfContext>(
     // The two fail-open paths below should never be taken: each logs (aya-log, read by
     // `policer log`) besides counting, so an operator learns why packets went unpoliced.
     let Some(profile) = read_profile() else {
-        warn!(
-            ctx,
-            "no valid profile: frame of {} bytes passed unpoliced", len
-        );
+        warn!(ctx, "no valid profile: frame of {} bytes passed unpoliced", len);
         return count_and_pass(counter::NO_PROFILE, len);
     };
     let policed_key = key.for_mode(profile.key_mode);
     let Some(colour) = police_flow(&profile, &policed_key, len) else {
-        warn!(
-            ctx,
-            "flow table error: frame of {} bytes passed unpoliced", len
-        );
+        warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
         return count_and_pass(counter::FLOW_TABLE_ERROR, len);
     };
     let outcome = rewrite::apply(frame, &layout, key.family, profile.action_for(colour));
@@ -159,9 +153,7 @@ fn police_flow(profile: &Profile, key: &FlowKey, len: u32) -> Option<Colour> {
         Some(state) => state,
         None => {
             // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
-            if POLICER_FLOWS
-                .insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64)
-                .is_ok()
+            if POLICER_FLOWS.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok()
             {
                 count(counter::NEW_FLOWS, 0);
             }
@@ -242,6 +234,12 @@ fn count_and_pass(index: u32, len: u32) -> Verdict {
 #[xdp]
 pub fn xdp_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
+}
+
+/// A bare TC program that lets everything through: "someone else's TC filter" in the tests.
+#[classifier]
+pub fn tc_pass(_ctx: TcContext) -> i32 {
+    TC_ACT_OK
 }
 
 #[cfg(not(test))]

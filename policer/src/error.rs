@@ -16,28 +16,38 @@ pub enum Error {
     #[error("no policer is attached to {0} (see `policer list`)")]
     NotAttached(String),
 
-    #[error("a policer is already attached to {0}; use `policer set {0}` to change its profile")]
-    AlreadyAttached(String),
+    #[error("no policer is attached to {iface} on {direction} (see `policer list`)")]
+    NotAttachedIn { iface: String, direction: &'static str },
+
+    #[error(
+        "a policer is already attached to {iface} on {direction}; use \
+         `policer set {iface} --direction {direction}` to change its profile"
+    )]
+    AlreadyAttached { iface: String, direction: &'static str },
+
+    #[error("{0} has policers on ingress and egress: say which with --direction ingress|egress")]
+    AmbiguousDirection(String),
+
+    #[error("XDP sees only received packets: police egress with --hook tc")]
+    XdpEgress,
+
+    #[error(
+        "{path} holds pins of an older policer (layout 1, without a direction level); remove \
+         them with `policer detach {iface}` and attach again"
+    )]
+    Layout1 { path: PathBuf, iface: String },
 
     #[error(
         "{iface} already carries an XDP program that is not ours (id {prog_id}{name}); \
          policer never replaces it: detach it first (e.g. `ip link set dev {iface} xdp off`)"
     )]
-    ForeignXdp {
-        iface: String,
-        prog_id: u32,
-        name: String,
-    },
+    ForeignXdp { iface: String, prog_id: u32, name: String },
 
     #[error(
         "the policer pinned at {path} was made by an incompatible version (layout {found}, \
          this policer uses {expected}); detach it with that version, or remove {path}"
     )]
-    IncompatibleLayout {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    IncompatibleLayout { path: PathBuf, found: u32, expected: u32 },
 
     #[error("{0}")]
     InvalidProfile(String),
@@ -66,10 +76,7 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, io::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            context: what(),
-            source,
-        })
+        self.map_err(|source| Error::Io { context: what(), source })
     }
 }
 

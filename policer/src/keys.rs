@@ -30,15 +30,7 @@ pub fn describe(key: &FlowKey) -> String {
             IpAddr::V6(a) => format!("[{a}]"),
             a => a.to_string(),
         });
-        if port == 0 {
-            addr
-        } else {
-            format!("{addr}:{port}")
-        }
+        if port == 0 { addr } else { format!("{addr}:{port}") }
     };
-    format!(
-        "{proto} {} > {}",
-        end(&key.src, key.src_port),
-        end(&key.dst, key.dst_port)
-    )
+    format!("{proto} {} > {}", end(&key.src, key.src_port), end(&key.dst, key.dst_port))
 }

@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod keys;
+mod loaded;
 pub mod maps;
 pub mod netdev;
 pub mod pins;
@@ -28,24 +29,25 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::{
-    Ebpf, EbpfLoader,
-    programs::{
-        TestRun, TestRunOptions, Xdp, XdpMode,
-        links::{FdLink, PinnedLink},
-    },
+use aya::programs::{
+    LinkOrder, SchedClassifier, TcAttachType, Xdp, XdpMode,
+    links::{FdLink, PinnedLink},
+    tc::TcAttachOptions,
 };
-use policer_common::{DEFAULT_MAX_FLOWS, MAP_FLOWS, PROG_XDP, Profile};
+use policer_common::{DEFAULT_MAX_FLOWS, Profile};
 
-pub use crate::error::{Error, Result};
 use crate::{
     error::Context as _,
     maps::{Counters, Flow, Maps},
     netdev::Interface,
 };
+pub use crate::{
+    error::{Error, Result},
+    loaded::{Loaded, ProgramKind},
+};
 
 /// The kernel program, built by build.rs from policer-ebpf.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("POLICER_EBPF_OBJECT"));
+pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("POLICER_EBPF_OBJECT"));
 
 /// The compiled eBPF object (both programs and their maps), for tools and tests that load it
 /// themselves.
@@ -63,98 +65,59 @@ pub enum XdpModeChoice {
     Generic,
 }
 
+/// Which way the policed packets go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Direction {
+    #[default]
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// Where the program hooks in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// XDP (ingress only), in the given mode.
+    Xdp(XdpModeChoice),
+    /// TC, through a TCX link.
+    Tc,
+}
+
 /// What `attach` sets up.
 #[derive(Clone, Debug)]
 pub struct AttachOptions {
     pub profile: Profile,
     pub max_flows: u32,
-    pub xdp_mode: XdpModeChoice,
+    pub hook: Hook,
+    pub direction: Direction,
 }
 
 impl AttachOptions {
+    /// XDP on ingress, 65,536 flows.
     pub fn new(profile: Profile) -> Self {
         Self {
             profile,
             max_flows: DEFAULT_MAX_FLOWS,
-            xdp_mode: XdpModeChoice::Auto,
+            hook: Hook::Xdp(XdpModeChoice::Auto),
+            direction: Direction::Ingress,
         }
     }
 }
 
-/// The kernel program loaded with its maps, not attached: what `attach` pins, and what tests
-/// and benchmarks run frames through with `BPF_PROG_TEST_RUN`.
-pub struct Loaded {
-    ebpf: Ebpf,
-    pub maps: Maps,
-}
-
-impl Loaded {
-    /// Loads the program (the verifier checks it here) with `profile` in force.
-    pub fn load(profile: &Profile, max_flows: u32) -> Result<Loaded> {
-        if max_flows == 0 {
-            return Err(Error::InvalidProfile(
-                "--max-flows must be at least 1".into(),
-            ));
-        }
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries(MAP_FLOWS, max_flows)
-            .load(EBPF_OBJECT)
-            .context(|| "loading the policer's eBPF object".to_string())?;
-        let mut maps = Maps::take_from(&mut ebpf)?;
-        maps.store_profile(profile)?;
-        let mut loaded = Loaded { ebpf, maps };
-        loaded
-            .xdp()?
-            .load()
-            .context(|| "loading the XDP program (verifier)".to_string())?;
-        Ok(loaded)
-    }
-
-    fn xdp(&mut self) -> Result<&mut Xdp> {
-        let program = self.ebpf.program_mut(PROG_XDP).ok_or_else(|| Error::Bpf {
-            context: format!("the eBPF object has no program {PROG_XDP}"),
-            source: "missing program".into(),
-        })?;
-        let xdp: Result<&mut Xdp, _> = program.try_into();
-        xdp.context(|| format!("{PROG_XDP} is not an XDP program"))
-    }
-
-    /// Runs one frame through the program and returns the XDP action and the frame as the
-    /// program left it (rewritten by an ECN or DSCP action).
-    pub fn test_run_output(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>)> {
-        let mut out = vec![0u8; frame.len() + 256];
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..Default::default()
-        };
-        let result = self
-            .xdp()?
-            .test_run(opts)
-            .context(|| "BPF_PROG_TEST_RUN".to_string())?;
-        out.truncate(result.data_size_out as usize);
-        Ok((result.return_value, out))
-    }
-
-    /// Runs one frame through the program (`BPF_PROG_TEST_RUN`), `repeat` times, and returns
-    /// the XDP action and the mean run time in nanoseconds.
-    pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<(u32, u64)> {
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            repeat,
-            ..Default::default()
-        };
-        let result = self
-            .xdp()?
-            .test_run(opts)
-            .context(|| "BPF_PROG_TEST_RUN".to_string())?;
-        Ok((result.return_value, result.duration.as_nanos() as u64))
-    }
-}
-
-/// A policer attached to an interface, opened from its pins.
+/// A policer attached to an interface in one direction, opened from its pins.
 pub struct Policer {
     iface: String,
+    direction: Direction,
     dir: PathBuf,
     maps: Maps,
 }
@@ -162,8 +125,8 @@ pub struct Policer {
 /// The result of an attach.
 pub struct Attached {
     pub policer: Policer,
-    /// "native" or "generic".
-    pub xdp_mode: &'static str,
+    /// How the program was attached: "XDP native", "XDP generic" or "TCX".
+    pub method: &'static str,
     /// Leftovers of interrupted attaches that were removed first.
     pub removed_stale: Vec<PathBuf>,
 }
@@ -182,103 +145,128 @@ impl Drop for PartialGuard {
 impl Policer {
     /// Loads the program, attaches it to `iface` and pins link and maps, so the policer keeps
     /// running after this process exits. Refuses (changing nothing) when the interface already
-    /// has a policer or anyone else's XDP program.
+    /// has a policer in that direction, or, for XDP, anyone else's XDP program. TC programs
+    /// are added with a TCX link beside whatever else is there, which is left alone.
     pub fn attach(iface: &Interface, opts: &AttachOptions) -> Result<Attached> {
+        if opts.hook != Hook::Tc && opts.direction == Direction::Egress {
+            return Err(Error::XdpEgress);
+        }
         pins::require_root("policer attach")?;
         pins::ensure_root()?;
-        let dir = pins::dir(&iface.name);
+        check_layout(&iface.name)?;
+        let dir = pins::dir(&iface.name, opts.direction);
         if dir.exists() {
-            return Err(Error::AlreadyAttached(iface.name.clone()));
+            return Err(Error::AlreadyAttached {
+                iface: iface.name.clone(),
+                direction: opts.direction.name(),
+            });
         }
         let removed_stale = pins::stale_partials(&iface.name);
         for stale in &removed_stale {
             pins::remove_dir(stale)?;
         }
-        if let Some((prog_id, name)) = iface.attached_xdp()? {
-            let name = if name.is_empty() {
-                name
-            } else {
-                format!(", {name}")
-            };
-            return Err(Error::ForeignXdp {
-                iface: iface.name.clone(),
-                prog_id,
-                name,
-            });
+        if let (Hook::Xdp(_), Some((prog_id, name))) = (opts.hook, iface.attached_xdp()?) {
+            let name = if name.is_empty() { name } else { format!(", {name}") };
+            return Err(Error::ForeignXdp { iface: iface.name.clone(), prog_id, name });
         }
 
-        let mut loaded = Loaded::load(&opts.profile, opts.max_flows)?;
-        let (link, xdp_mode) = attach_xdp(loaded.xdp()?, iface, opts.xdp_mode)?;
+        let kind = match opts.hook {
+            Hook::Xdp(_) => ProgramKind::Xdp,
+            Hook::Tc => ProgramKind::Tc,
+        };
+        let mut loaded = Loaded::load(&opts.profile, opts.max_flows, kind)?;
+        let (link, method) = match opts.hook {
+            Hook::Xdp(mode) => attach_xdp(loaded.xdp()?, iface, mode)?,
+            Hook::Tc => attach_tc(loaded.tc()?, iface, opts.direction)?,
+        };
+        loaded.maps.set_method(method)?;
 
         // Build the pin directory under a temporary name, and rename it into place last: a
         // policer is either complete or absent. If this process dies before the rename, the
         // link's file descriptor closes and the kernel detaches the program.
-        let partial = pins::partial_dir(&iface.name);
+        let partial = pins::partial_dir(&iface.name, opts.direction);
         pins::create_private_dir(&partial)?;
         let mut guard = PartialGuard(Some(partial.clone()));
         loaded.maps.pin(&partial)?;
         let link_pin = partial.join(pins::LINK);
-        link.pin(&link_pin)
-            .context(|| format!("pinning {}", link_pin.display()))?;
+        link.pin(&link_pin).context(|| format!("pinning {}", link_pin.display()))?;
+        let iface_dir = pins::iface_dir(&iface.name);
+        if !iface_dir.exists() {
+            pins::create_private_dir(&iface_dir)?;
+        }
         fs::rename(&partial, &dir)
             .context(|| format!("renaming {} to {}", partial.display(), dir.display()))?;
         guard.0 = None;
 
         let policer = Policer {
             iface: iface.name.clone(),
+            direction: opts.direction,
             dir,
             maps: loaded.maps,
         };
-        Ok(Attached {
-            policer,
-            xdp_mode,
-            removed_stale,
-        })
+        Ok(Attached { policer, method, removed_stale })
     }
 
-    /// Opens the policer attached to `iface`.
-    pub fn open(iface: &str) -> Result<Policer> {
+    /// Opens the policer of `iface` in `direction`; without a direction, the interface's
+    /// only policer (an error if it has one on each side).
+    pub fn open(iface: &str, direction: Option<Direction>) -> Result<Policer> {
         pins::require_root("policer")?;
-        let dir = pins::dir(iface);
-        if !dir.join(pins::LINK).exists() {
-            return Err(Error::NotAttached(iface.to_string()));
-        }
+        check_layout(iface)?;
+        let direction = match (direction, pins::attached_directions(iface).as_slice()) {
+            (Some(direction), attached) if attached.contains(&direction) => direction,
+            (Some(direction), _) => {
+                return Err(Error::NotAttachedIn {
+                    iface: iface.to_string(),
+                    direction: direction.name(),
+                });
+            }
+            (None, [only]) => *only,
+            (None, []) => return Err(Error::NotAttached(iface.to_string())),
+            (None, _) => return Err(Error::AmbiguousDirection(iface.to_string())),
+        };
+        let dir = pins::dir(iface, direction);
         let maps = Maps::open(&dir)?;
-        Ok(Policer {
-            iface: iface.to_string(),
-            dir,
-            maps,
-        })
+        Ok(Policer { iface: iface.to_string(), direction, dir, maps })
     }
 
-    /// Every interface with a policer, opened.
+    /// Every policer, opened, by interface and direction.
     pub fn list() -> Result<Vec<Policer>> {
         pins::require_root("policer list")?;
-        pins::attached_interfaces()?
-            .iter()
-            .map(|iface| Policer::open(iface))
-            .collect()
+        let mut policers = Vec::new();
+        for iface in pins::attached_interfaces()? {
+            for direction in pins::attached_directions(&iface) {
+                policers.push(Policer::open(&iface, Some(direction))?);
+            }
+        }
+        Ok(policers)
     }
 
     pub fn interface(&self) -> &str {
         &self.iface
     }
 
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
     pub fn pin_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How the program is attached: "XDP native", "XDP generic" or "TCX".
+    pub fn method(&self) -> Result<&'static str> {
+        self.maps.method()
     }
 
     pub fn profile(&self) -> Result<Profile> {
         self.maps.profile()
     }
 
-    /// The id of the attached XDP program, read from the pinned link.
+    /// The id of the attached program, read from the pinned link.
     pub fn program_id(&self) -> Result<u32> {
         let path = self.dir.join(pins::LINK);
         let link = PinnedLink::from_pin(&path).context(|| format!("opening {}", path.display()))?;
-        let info = FdLink::from(link)
-            .info()
-            .context(|| format!("reading {}", path.display()))?;
+        let info = FdLink::from(link).info().context(|| format!("reading {}", path.display()))?;
         Ok(info.program_id())
     }
 
@@ -315,23 +303,81 @@ impl Policer {
         self.maps.max_flows()
     }
 
-    /// Detaches the policer from `iface` and removes every pin; afterwards nothing of it is
-    /// left. Works also when the interface is gone (the kernel already detached it then).
-    pub fn detach(iface: &str) -> Result<()> {
+    /// Detaches the policer of `iface` in `direction` (without one: every policer of
+    /// `iface`) and removes its pins; afterwards nothing of it is left. Works also when the
+    /// interface is gone (the kernel already detached the program then), and on pins of
+    /// layout 1.
+    pub fn detach(iface: &str, direction: Option<Direction>) -> Result<()> {
         pins::require_root("policer detach")?;
         let stale = pins::stale_partials(iface);
-        let dir = pins::dir(iface);
-        if !dir.exists() && stale.is_empty() {
-            return Err(Error::NotAttached(iface.to_string()));
-        }
+        let attached = pins::attached_directions(iface);
+        let layout_1 = pins::has_layout_1(iface);
+        let targets: Vec<Direction> = match direction {
+            Some(direction) if attached.contains(&direction) => vec![direction],
+            Some(direction) if stale.is_empty() => {
+                return Err(Error::NotAttachedIn {
+                    iface: iface.to_string(),
+                    direction: direction.name(),
+                });
+            }
+            Some(_) => Vec::new(),
+            None if attached.is_empty() && stale.is_empty() && !layout_1 => {
+                return Err(Error::NotAttached(iface.to_string()));
+            }
+            None => attached,
+        };
         for partial in stale {
             pins::remove_dir(&partial)?;
         }
-        if dir.exists() {
-            pins::remove_dir(&dir)?;
+        for direction in targets {
+            pins::remove_dir(&pins::dir(iface, direction))?;
         }
+        if layout_1 && direction.is_none() {
+            pins::remove_dir(&pins::iface_dir(iface))?;
+        }
+        pins::remove_iface_dir_if_empty(iface);
         Ok(())
     }
+}
+
+/// Refuses pins of layout 1 (no direction level), saying what to do.
+fn check_layout(iface: &str) -> Result<()> {
+    if pins::has_layout_1(iface) {
+        return Err(Error::Layout1 { path: pins::iface_dir(iface), iface: iface.to_string() });
+    }
+    Ok(())
+}
+
+/// Attaches a TC program with a TCX link (Linux 6.6 and later), which coexists with every
+/// other TC program and qdisc and removes none of them.
+fn attach_tc(
+    program: &mut SchedClassifier,
+    iface: &Interface,
+    direction: Direction,
+) -> Result<(FdLink, &'static str)> {
+    let attach_type = match direction {
+        Direction::Ingress => TcAttachType::Ingress,
+        Direction::Egress => TcAttachType::Egress,
+    };
+    let link_id = program
+        .attach_with_options(
+            &iface.name,
+            attach_type,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )
+        .context(|| {
+            format!(
+                "attaching TC to {} {} through TCX (Linux 6.6 or later)",
+                iface.name,
+                direction.name()
+            )
+        })?;
+    let link = program.take_link(link_id).context(|| "taking the TC link".into())?;
+    let link = FdLink::try_from(link).map_err(|e| Error::Bpf {
+        context: format!("the TC attach to {} made no bpf_link to pin", iface.name),
+        source: Box::new(e),
+    })?;
+    Ok((link, "TCX"))
 }
 
 /// Attaches in the requested mode (auto: native, else generic) through a bpf_link.
@@ -341,17 +387,15 @@ fn attach_xdp(
     choice: XdpModeChoice,
 ) -> Result<(FdLink, &'static str)> {
     let modes: &[(XdpMode, &'static str)] = match choice {
-        XdpModeChoice::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
-        XdpModeChoice::Native => &[(XdpMode::Driver, "native")],
-        XdpModeChoice::Generic => &[(XdpMode::Skb, "generic")],
+        XdpModeChoice::Auto => &[(XdpMode::Driver, "XDP native"), (XdpMode::Skb, "XDP generic")],
+        XdpModeChoice::Native => &[(XdpMode::Driver, "XDP native")],
+        XdpModeChoice::Generic => &[(XdpMode::Skb, "XDP generic")],
     };
     let mut last_error = None;
     for &(mode, name) in modes {
         match program.attach_to_if_index(iface.index, mode) {
             Ok(link_id) => {
-                let link = program
-                    .take_link(link_id)
-                    .context(|| "taking the XDP link".into())?;
+                let link = program.take_link(link_id).context(|| "taking the XDP link".into())?;
                 // A netlink attach (no bpf_link) cannot be pinned: undo it and fail.
                 let link = FdLink::try_from(link).map_err(|e| Error::Bpf {
                     context: format!(

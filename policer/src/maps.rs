@@ -8,7 +8,7 @@ use aya::{
 };
 use policer_common::{
     Counter, FlowKey, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS, MAP_PROFILE, Profile,
-    ProfileCell, counter,
+    ProfileCell, attachment, counter,
 };
 
 use crate::error::{Context as _, Error, Result};
@@ -80,14 +80,11 @@ impl Maps {
 
     /// Pins every map into `dir`.
     pub fn pin(&self, dir: &Path) -> Result<()> {
-        for (name, map) in [
-            (MAP_PROFILE, &self.profile),
-            (MAP_FLOWS, &self.flows),
-            (MAP_COUNTERS, &self.counters),
-        ] {
+        for (name, map) in
+            [(MAP_PROFILE, &self.profile), (MAP_FLOWS, &self.flows), (MAP_COUNTERS, &self.counters)]
+        {
             let path = dir.join(name);
-            map.pin(&path)
-                .context(|| format!("pinning {}", path.display()))?;
+            map.pin(&path).context(|| format!("pinning {}", path.display()))?;
         }
         Ok(())
     }
@@ -98,9 +95,7 @@ impl Maps {
 
     /// The profile map's single entry.
     pub fn profile_cell(&self) -> Result<ProfileCell> {
-        self.profile_array()?
-            .get(&0, 0)
-            .context(|| format!("reading {MAP_PROFILE}"))
+        self.profile_array()?.get(&0, 0).context(|| format!("reading {MAP_PROFILE}"))
     }
 
     /// The profile in force.
@@ -114,9 +109,7 @@ impl Maps {
     pub fn store_profile(&mut self, profile: &Profile) -> Result<()> {
         let mut array: Array<&mut MapData, ProfileCell> =
             Array::try_from(&mut self.profile).context(|| format!("opening {MAP_PROFILE}"))?;
-        let mut cell = array
-            .get(&0, 0)
-            .context(|| format!("reading {MAP_PROFILE}"))?;
+        let mut cell = array.get(&0, 0).context(|| format!("reading {MAP_PROFILE}"))?;
         if cell.layout_version == 0 {
             // A fresh map: both slots get the profile, generation 0.
             cell = ProfileCell {
@@ -124,19 +117,38 @@ impl Maps {
                 slots: [*profile; 2],
                 ..ProfileCell::default()
             };
-            return array
-                .set(0, cell, 0)
-                .context(|| format!("writing {MAP_PROFILE}"));
+            return array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"));
         }
         let next = cell.generation.wrapping_add(1);
         cell.slots[(next & 1) as usize] = *profile;
-        array
-            .set(0, cell, 0)
-            .context(|| format!("writing {MAP_PROFILE}"))?;
+        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
         cell.generation = next;
-        array
-            .set(0, cell, 0)
-            .context(|| format!("writing {MAP_PROFILE}"))
+        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))
+    }
+
+    /// Records how the program was attached (user space only; the kernel ignores it).
+    pub fn set_method(&mut self, method: &str) -> Result<()> {
+        let code = match method {
+            "XDP native" => attachment::XDP_NATIVE,
+            "XDP generic" => attachment::XDP_GENERIC,
+            "TCX" => attachment::TCX,
+            _ => attachment::UNKNOWN,
+        };
+        let mut array: Array<&mut MapData, ProfileCell> =
+            Array::try_from(&mut self.profile).context(|| format!("opening {MAP_PROFILE}"))?;
+        let mut cell = array.get(&0, 0).context(|| format!("reading {MAP_PROFILE}"))?;
+        cell.attachment = code;
+        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))
+    }
+
+    /// How the program was attached, as recorded by [`Maps::set_method`].
+    pub fn method(&self) -> Result<&'static str> {
+        Ok(match self.profile_cell()?.attachment {
+            attachment::XDP_NATIVE => "XDP native",
+            attachment::XDP_GENERIC => "XDP generic",
+            attachment::TCX => "TCX",
+            _ => "unknown",
+        })
     }
 
     /// Counters summed over CPUs.
@@ -145,9 +157,8 @@ impl Maps {
             PerCpuArray::try_from(&self.counters).context(|| format!("opening {MAP_COUNTERS}"))?;
         let mut sums = Counters::default();
         for (index, sum) in sums.0.iter_mut().enumerate() {
-            let per_cpu = array
-                .get(&(index as u32), 0)
-                .context(|| format!("reading {MAP_COUNTERS}"))?;
+            let per_cpu =
+                array.get(&(index as u32), 0).context(|| format!("reading {MAP_COUNTERS}"))?;
             for value in per_cpu.iter() {
                 sum.packets += value.packets;
                 sum.bytes += value.bytes;
@@ -186,8 +197,6 @@ impl Maps {
             Map::LruHashMap(data) | Map::HashMap(data) => data.info(),
             _ => return Ok(0),
         };
-        Ok(info
-            .context(|| format!("reading {MAP_FLOWS}"))?
-            .max_entries())
+        Ok(info.context(|| format!("reading {MAP_FLOWS}"))?.max_entries())
     }
 }

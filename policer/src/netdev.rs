@@ -18,7 +18,16 @@ pub struct Interface {
     pub name: String,
     pub index: u32,
     pub mtu: u32,
+    /// Largest GSO packet the stack hands the interface (egress), bytes.
+    pub gso_max_size: u32,
+    /// Largest GRO packet the interface hands the stack (ingress), bytes.
+    pub gro_max_size: u32,
 }
+
+/// What `ip` reports when it cannot say: Linux's historic 64 KiB limit.
+const DEFAULT_GSO_MAX_SIZE: u32 = 65_536;
+/// Headers a segment of a GSO packet may repeat: Ethernet, IPv6, TCP with options.
+const SEGMENT_HEADERS: u32 = 14 + 40 + 60;
 
 impl Interface {
     /// Looks the interface up by name.
@@ -38,10 +47,14 @@ impl Interface {
             return Err(Error::UnknownInterface(name.to_string()));
         }
         let mtu = read_mtu(&c_name).context(|| format!("reading the MTU of {name}"))?;
+        let details = ip_link_details(name).unwrap_or_default();
+        let size = |field: &str| details[field].as_u64().map_or(DEFAULT_GSO_MAX_SIZE, |v| v as u32);
         Ok(Interface {
             name: name.to_string(),
             index,
             mtu,
+            gso_max_size: size("gso_max_size"),
+            gro_max_size: size("gro_max_size"),
         })
     }
 
@@ -50,27 +63,23 @@ impl Interface {
         self.mtu as u64 + ETH_HEADER_BYTES
     }
 
+    /// The largest packet a TC program on this interface sees in `direction`, charged as
+    /// on the wire: a GSO (egress) or GRO (ingress) packet of the largest size, with the
+    /// headers of each of its segments. Bursts must hold one, or TCP with TSO/GRO starves.
+    pub fn max_tc_packet_bytes(&self, egress: bool) -> u64 {
+        let size = if egress { self.gso_max_size } else { self.gro_max_size };
+        let payload_per_segment = self.mtu.saturating_sub(40).max(1);
+        let segments = size.div_ceil(payload_per_segment);
+        let wire = size as u64 + segments.saturating_sub(1) as u64 * SEGMENT_HEADERS as u64;
+        wire.max(self.max_frame_bytes())
+    }
+
     /// The XDP program attached to the interface, if any: `(id, name)`.
     pub fn attached_xdp(&self) -> Result<Option<(u32, String)>> {
-        let output = Command::new("ip")
-            .args(["-j", "-d", "link", "show", "dev", &self.name])
-            .output()
-            .context(|| "running `ip link show` (iproute2)".to_string())?;
-        if !output.status.success() {
-            return Err(Error::UnknownInterface(self.name.clone()));
-        }
-        let links: serde_json::Value =
-            serde_json::from_slice(&output.stdout).map_err(|e| Error::Io {
-                context: "reading `ip -j link show`".into(),
-                source: e.into(),
-            })?;
-        let xdp = &links[0]["xdp"];
+        let details = ip_link_details(&self.name)?;
+        let xdp = &details["xdp"];
         // One program: xdp.prog; several (multi-attach): xdp.attached[].prog.
-        let prog = if xdp["prog"].is_object() {
-            &xdp["prog"]
-        } else {
-            &xdp["attached"][0]["prog"]
-        };
+        let prog = if xdp["prog"].is_object() { &xdp["prog"] } else { &xdp["attached"][0]["prog"] };
         Ok(prog["id"].as_u64().map(|id| {
             let name = prog["name"].as_str().unwrap_or_default().to_string();
             (id as u32, name)
@@ -100,4 +109,18 @@ fn read_mtu(name: &CStr) -> io::Result<u32> {
     }
     // SAFETY: the union member SIOCGIFMTU writes.
     Ok(unsafe { request.ifr_ifru.ifru_mtu } as u32)
+}
+
+/// `ip -j -d link show dev NAME`, the interface's object.
+fn ip_link_details(name: &str) -> Result<serde_json::Value> {
+    let output = Command::new("ip")
+        .args(["-j", "-d", "link", "show", "dev", name])
+        .output()
+        .context(|| "running `ip link show` (iproute2)".to_string())?;
+    if !output.status.success() {
+        return Err(Error::UnknownInterface(name.to_string()));
+    }
+    let mut links: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| Error::Io { context: "reading `ip -j link show`".into(), source: e.into() })?;
+    Ok(links[0].take())
 }

@@ -1,7 +1,9 @@
 //! Where a policer's objects are pinned, and the bpffs they live on.
 //!
-//! Layout (version [`policer_common::LAYOUT_VERSION`]): `/sys/fs/bpf/policer/IFACE/` holds
-//! the XDP link (`link`) and one pin per map, named as the map. bpffs refuses names with a
+//! Layout (version [`policer_common::LAYOUT_VERSION`]): `/sys/fs/bpf/policer/IFACE/DIRECTION/`
+//! (`ingress` or `egress`) holds the program's link (`link`) and one pin per map, named as the
+//! map. (Layout 1, of the first release, had no direction level: `IFACE/link`; it is
+//! recognised and refused with what to do.) bpffs refuses names with a
 //! dot, so a dot in an interface name (`eth0.100`) is written as `:`, which interface names
 //! cannot contain. `attach` builds the directory in `/sys/fs/bpf/policer_partial/IFACE:PID`
 //! and renames it into place last, so a policer is either complete or absent; leftovers of an
@@ -14,7 +16,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::error::{Context as _, Error, Result};
+use crate::{
+    Direction,
+    error::{Context as _, Error, Result},
+};
 
 /// Mount point of the BPF file system.
 pub const BPFFS: &str = "/sys/fs/bpf";
@@ -30,14 +35,29 @@ fn escape(iface: &str) -> String {
     iface.replace('.', ":")
 }
 
-/// The pin directory of `iface`.
-pub fn dir(iface: &str) -> PathBuf {
+/// The pin directory of every policer of `iface`.
+pub fn iface_dir(iface: &str) -> PathBuf {
     Path::new(ROOT).join(escape(iface))
 }
 
+/// The pin directory of the policer of `iface` in `direction`.
+pub fn dir(iface: &str, direction: Direction) -> PathBuf {
+    iface_dir(iface).join(direction.name())
+}
+
+/// Whether `iface` has pins of layout 1 (no direction level).
+pub fn has_layout_1(iface: &str) -> bool {
+    iface_dir(iface).join(LINK).exists()
+}
+
 /// The directory an attach in progress builds before renaming it to [`dir`].
-pub fn partial_dir(iface: &str) -> PathBuf {
-    Path::new(PARTIAL_ROOT).join(format!("{}:{}", escape(iface), std::process::id()))
+pub fn partial_dir(iface: &str, direction: Direction) -> PathBuf {
+    Path::new(PARTIAL_ROOT).join(format!(
+        "{}:{}:{}",
+        escape(iface),
+        direction.name(),
+        std::process::id()
+    ))
 }
 
 /// Mounts bpffs at [`BPFFS`] if nothing is mounted there, and creates [`ROOT`] (mode 0700).
@@ -72,13 +92,7 @@ fn mount_bpffs() -> Result<()> {
     let fstype = CString::new("bpf").expect("no NUL");
     // SAFETY: valid C strings; no data argument.
     let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+        libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
     };
     if rc != 0 {
         return Err(std::io::Error::last_os_error())
@@ -106,27 +120,45 @@ pub fn stale_partials(iface: &str) -> Vec<PathBuf> {
         .filter_map(|entry| entry.ok())
         .filter(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            name.rsplit_once(':')
-                .is_some_and(|(owner, pid)| owner == escaped && !owner_alive(pid))
+            name.rsplit_once(':').is_some_and(|(owner, pid)| {
+                owner.rsplit_once(':').is_some_and(|(owner, _)| owner == escaped)
+                    && !owner_alive(pid)
+            })
         })
         .map(|entry| entry.path())
         .collect()
 }
 
 fn owner_alive(pid: &str) -> bool {
-    pid.parse::<u32>()
-        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    pid.parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Removes a pin directory and every pin in it. Unpinning the link detaches the program
+/// Removes a pin directory and everything below it. Unpinning a link detaches its program
 /// (nothing else holds it); unpinning the maps frees them once the program is gone.
 pub fn remove_dir(path: &Path) -> Result<()> {
     let entries = fs::read_dir(path).context(|| format!("reading {}", path.display()))?;
     for entry in entries {
         let entry = entry.context(|| format!("reading {}", path.display()))?;
-        fs::remove_file(entry.path()).context(|| format!("removing {}", entry.path().display()))?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
+            remove_dir(&entry.path())?;
+        } else {
+            fs::remove_file(entry.path())
+                .context(|| format!("removing {}", entry.path().display()))?;
+        }
     }
     fs::remove_dir(path).context(|| format!("removing {}", path.display()))
+}
+
+/// Removes the directory of `iface` if no policer is left in it.
+pub fn remove_iface_dir_if_empty(iface: &str) {
+    // Fails, as it should, while a direction is still there.
+    let _ = fs::remove_dir(iface_dir(iface));
+}
+
+/// The directions of `iface` that have a policer.
+pub fn attached_directions(iface: &str) -> Vec<Direction> {
+    Direction::ALL.into_iter().filter(|&d| dir(iface, d).join(LINK).exists()).collect()
 }
 
 /// Interfaces with a pin directory, sorted.

@@ -47,28 +47,16 @@ pub fn draw(path: &Path, title: &str, profile: &Profile, samples: &[Sample]) -> 
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(80)
-        .caption(
-            "tokens and debt (bytes); points: packets by colour",
-            ("sans-serif", 16),
-        )
+        .caption("tokens and debt (bytes); points: packets by colour", ("sans-serif", 16))
         .build_cartesian_2d(0.0..span, (-ebs - cbs * 0.05)..(cbs.max(ebs) * 1.05))?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("bytes")
-        .draw()?;
+    chart.configure_mesh().x_desc("time (s)").y_desc("bytes").draw()?;
     let stride = samples.len().div_ceil(MAX_POINTS).max(1);
-    let curves: [Curve; 2] = [
-        ("tokens", BLUE, |s| s.tokens_bytes as f64),
-        ("debt", MAGENTA, |s| s.debt_bytes as f64),
-    ];
+    let curves: [Curve; 2] =
+        [("tokens", BLUE, |s| s.tokens_bytes as f64), ("debt", MAGENTA, |s| s.debt_bytes as f64)];
     for (label, colour, value) in curves {
         chart
             .draw_series(LineSeries::new(
-                samples
-                    .iter()
-                    .step_by(stride)
-                    .map(|s| (seconds(s.time_ns), value(s))),
+                samples.iter().step_by(stride).map(|s| (seconds(s.time_ns), value(s))),
                 &colour,
             ))?
             .label(label)
@@ -84,11 +72,7 @@ pub fn draw(path: &Path, title: &str, profile: &Profile, samples: &[Sample]) -> 
         Circle::new((seconds(s.time_ns), s.tokens_bytes as f64), 2, style)
     });
     chart.draw_series(points)?;
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
 
     // Delivered (passed) and offered rate per bin, against CIR.
     let bin_ns = ((last.time_ns - start) / RATE_BINS).max(1);
@@ -110,22 +94,14 @@ pub fn draw(path: &Path, title: &str, profile: &Profile, samples: &[Sample]) -> 
         .y_label_area_size(80)
         .caption("rate per bin (Mbit/s)", ("sans-serif", 16))
         .build_cartesian_2d(0.0..span, 0.0..top)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("Mbit/s")
-        .draw()?;
+    chart.configure_mesh().x_desc("time (s)").y_desc("Mbit/s").draw()?;
     let bin_start = |i: usize| (i as u64 * bin_ns) as f64 / NANOS_PER_SEC as f64;
-    for (series, colour, label) in [
-        (&offered, BLACK, "offered"),
-        (&delivered, BLUE, "delivered (passed)"),
-    ] {
+    for (series, colour, label) in
+        [(&offered, BLACK, "offered"), (&delivered, BLUE, "delivered (passed)")]
+    {
         chart
             .draw_series(LineSeries::new(
-                series
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &b)| (bin_start(i), mbps(b))),
+                series.iter().enumerate().map(|(i, &b)| (bin_start(i), mbps(b))),
                 &colour,
             ))?
             .label(label)
@@ -135,11 +111,7 @@ pub fn draw(path: &Path, title: &str, profile: &Profile, samples: &[Sample]) -> 
         .draw_series(LineSeries::new([(0.0, cir_mbps), (span, cir_mbps)], &RED))?
         .label("CIR")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
     root.present()?;
     Ok(())
 }

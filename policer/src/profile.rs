@@ -53,12 +53,8 @@ pub fn parse_action(text: &str) -> Result<u8, String> {
         "ecn" => Ok(action::ECN),
         _ => match lower.strip_prefix("dscp=").map(str::parse::<u8>) {
             Some(Ok(dscp)) if dscp < 64 => Ok(action::dscp(dscp)),
-            Some(_) => Err(format!(
-                "invalid DSCP in {text:?}: expected a number from 0 to 63"
-            )),
-            None => Err(format!(
-                "invalid action {text:?}: expected pass, drop, ecn or dscp=N"
-            )),
+            Some(_) => Err(format!("invalid DSCP in {text:?}: expected a number from 0 to 63")),
+            None => Err(format!("invalid action {text:?}: expected pass, drop, ecn or dscp=N")),
         },
     }
 }
@@ -97,9 +93,7 @@ impl ProfileRequest {
     /// `current` with the fields of this request changed. A burst not given keeps its time
     /// of the rate if it was given as a time (or defaulted), else its size in bytes.
     pub fn resolve_change(&self, current: &Profile, max_frame: u64) -> Result<Profile> {
-        let cir = self
-            .cir_bits
-            .map_or(current.cir_bytes_per_sec, |bits| bits / 8);
+        let cir = self.cir_bits.map_or(current.cir_bytes_per_sec, |bits| bits / 8);
         self.resolve(cir, current, max_frame)
     }
 
@@ -118,9 +112,7 @@ impl ProfileRequest {
         let cbs_spec = given_or_kept(self.cbs, base.cbs_ns, base.cbs_bytes);
         let ebs_spec = match (self.ebs, self.cbs, base.cir_bytes_per_sec) {
             // On attach (no rate before), ebs defaults to twice the cbs given.
-            (None, Some(Burst::Time { ns }), 0) => Burst::Time {
-                ns: ns.saturating_mul(2),
-            },
+            (None, Some(Burst::Time { ns }), 0) => Burst::Time { ns: ns.saturating_mul(2) },
             (None, Some(Burst::Bytes(bytes)), 0) => Burst::Bytes(bytes.saturating_mul(2)),
             _ => given_or_kept(self.ebs, base.ebs_ns, base.ebs_bytes),
         };
@@ -192,11 +184,7 @@ fn check_burst(name: &str, bytes: u64, max_frame: u64) -> Result<()> {
         return Err(Error::InvalidProfile(format!(
             "{name} of {bytes} bytes is below one maximum-size frame of the interface \
              ({max_frame} bytes): such a bucket could never pass a full frame{}",
-            if zero_allowed {
-                " (ebs 0 is allowed: it makes a plain token bucket)"
-            } else {
-                ""
-            }
+            if zero_allowed { " (ebs 0 is allowed: it makes a plain token bucket)" } else { "" }
         )));
     }
     Ok(())

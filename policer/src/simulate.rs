@@ -176,12 +176,7 @@ impl Replay {
 
     /// Runs one packet; returns what happened to it.
     pub fn packet(&mut self, record: &Record) -> Outcome {
-        let &Record {
-            time_ns,
-            len,
-            ref what,
-            ..
-        } = record;
+        let &Record { time_ns, len, ref what, .. } = record;
         self.first_ns.get_or_insert(time_ns);
         self.last_ns = self.last_ns.max(time_ns);
         let id = match what {
@@ -238,39 +233,24 @@ impl Replay {
 
 /// A rate in bit/s of `bytes` over `ns` (0 for an empty span).
 pub fn rate_bps(bytes: u64, ns: u64) -> f64 {
-    if ns == 0 {
-        0.0
-    } else {
-        bytes as f64 * 8.0 * NANOS_PER_SEC as f64 / ns as f64
-    }
+    if ns == 0 { 0.0 } else { bytes as f64 * 8.0 * NANOS_PER_SEC as f64 / ns as f64 }
 }
 
 /// Why an input could not be replayed (or not to its end).
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot read {}", path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { path: PathBuf, source: std::io::Error },
     #[error("{} is not a pcap or pcapng capture ({reason})", path.display())]
     NotACapture { path: PathBuf, reason: String },
     #[error("{}: link type {link:?} is not Ethernet; policer replays Ethernet captures only", path.display())]
     NotEthernet { path: PathBuf, link: DataLink },
     #[error("{} is truncated: it stops inside packet {packet} ({reason})", path.display())]
-    Truncated {
-        path: PathBuf,
-        packet: u64,
-        reason: String,
-    },
+    Truncated { path: PathBuf, packet: u64, reason: String },
     #[error("{}: {reason}", path.display())]
     BadCapture { path: PathBuf, reason: String },
     #[error("{}, line {line}: {reason}", path.display())]
-    BadTrace {
-        path: PathBuf,
-        line: u64,
-        reason: String,
-    },
+    BadTrace { path: PathBuf, line: u64, reason: String },
 }
 
 /// Reads a trace: a CSV file with the header `time_ns,len,flow`.
@@ -285,10 +265,8 @@ pub const TRACE_HEADER: &str = "time_ns,len,flow";
 
 impl TraceReader {
     pub fn open(path: &Path) -> Result<TraceReader, InputError> {
-        let file = File::open(path).map_err(|source| InputError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = File::open(path)
+            .map_err(|source| InputError::Open { path: path.to_path_buf(), source })?;
         let mut reader = TraceReader {
             path: path.to_path_buf(),
             lines: BufReader::new(file).lines(),
@@ -297,10 +275,8 @@ impl TraceReader {
         };
         match reader.next_line()? {
             Some(header) if header.trim() == TRACE_HEADER => Ok(reader),
-            Some(header) => Err(reader.bad(format!(
-                "the header must be {TRACE_HEADER:?}, found {:?}",
-                header.trim()
-            ))),
+            Some(header) => Err(reader
+                .bad(format!("the header must be {TRACE_HEADER:?}, found {:?}", header.trim()))),
             None => Err(reader.bad(format!("empty file: expected the header {TRACE_HEADER:?}"))),
         }
     }
@@ -315,11 +291,7 @@ impl TraceReader {
     }
 
     fn bad(&self, reason: String) -> InputError {
-        InputError::BadTrace {
-            path: self.path.clone(),
-            line: self.line,
-            reason,
-        }
+        InputError::BadTrace { path: self.path.clone(), line: self.line, reason }
     }
 
     fn record(&mut self, line: &str) -> Result<Record, InputError> {
@@ -334,17 +306,14 @@ impl TraceReader {
             .trim()
             .parse()
             .map_err(|_| self.bad(format!("time_ns {time:?} is not a whole number of ns")))?;
-        let len: u32 = len
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&len| len > 0)
-            .ok_or_else(|| self.bad(format!("len {len:?} is not a length from 1 to 4294967295")))?;
+        let len: u32 =
+            len.trim().parse().ok().filter(|&len| len > 0).ok_or_else(|| {
+                self.bad(format!("len {len:?} is not a length from 1 to 4294967295"))
+            })?;
         if time_ns < self.last_ns {
-            return Err(self.bad(format!(
-                "time goes backwards: {time_ns} ns after {} ns",
-                self.last_ns
-            )));
+            return Err(
+                self.bad(format!("time goes backwards: {time_ns} ns after {} ns", self.last_ns))
+            );
         }
         self.last_ns = time_ns;
         Ok(Record {
@@ -397,10 +366,7 @@ impl CaptureReader {
     /// Opens `path`; frames are keyed with the profile's `key_mode`.
     pub fn open(path: &Path, key_mode: u8) -> Result<CaptureReader, InputError> {
         let open = || {
-            File::open(path).map_err(|source| InputError::Open {
-                path: path.to_path_buf(),
-                source,
-            })
+            File::open(path).map_err(|source| InputError::Open { path: path.to_path_buf(), source })
         };
         let mut magic = [0u8; 4];
         let is_pcapng = open()?.read_exact(&mut magic).is_ok() && magic == PCAPNG_MAGIC;
@@ -410,28 +376,16 @@ impl CaptureReader {
         };
         let format = if is_pcapng {
             let reader = PcapNgReader::new(BufReader::new(open()?)).map_err(not_capture)?;
-            CaptureFormat::PcapNg {
-                reader,
-                units: Vec::new(),
-            }
+            CaptureFormat::PcapNg { reader, units: Vec::new() }
         } else {
             let reader = PcapReader::new(BufReader::new(open()?)).map_err(not_capture)?;
             let link = reader.header().datalink;
             if link != DataLink::ETHERNET {
-                return Err(InputError::NotEthernet {
-                    path: path.to_path_buf(),
-                    link,
-                });
+                return Err(InputError::NotEthernet { path: path.to_path_buf(), link });
             }
             CaptureFormat::Pcap(reader)
         };
-        Ok(CaptureReader {
-            path: path.to_path_buf(),
-            format,
-            key_mode,
-            packets: 0,
-            failed: false,
-        })
+        Ok(CaptureReader { path: path.to_path_buf(), format, key_mode, packets: 0, failed: false })
     }
 
     /// Packets read so far.
@@ -503,10 +457,7 @@ impl CaptureReader {
                     self.failed = true;
                     let reason =
                         "simple or obsolete packet blocks carry no usable timestamp".into();
-                    return Some(Err(InputError::BadCapture {
-                        path: self.path.clone(),
-                        reason,
-                    }));
+                    return Some(Err(InputError::BadCapture { path: self.path.clone(), reason }));
                 }
                 _ => {}
             }
@@ -525,12 +476,7 @@ fn record(key_mode: u8, time_ns: u64, original_len: u32, data: &[u8]) -> Record 
         Parsed::NonIp => (Frame::NonIp, None),
         Parsed::Malformed => (Frame::Unparsed, None),
     };
-    Record {
-        time_ns,
-        len: original_len.max(data.len() as u32),
-        what,
-        ecn,
-    }
+    Record { time_ns, len: original_len.max(data.len() as u32), what, ecn }
 }
 
 /// Nanoseconds per timestamp unit of a pcapng interface (if_tsresol; default microseconds).
@@ -546,10 +492,7 @@ fn timestamp_unit(interface: &InterfaceDescriptionBlock) -> (u64, u64) {
     let exponent = (resolution & 0x7f) as u32;
     if resolution & 0x80 != 0 {
         // Negative powers of two.
-        (
-            NANOS_PER_SEC,
-            1u64.checked_shl(exponent).unwrap_or(u64::MAX),
-        )
+        (NANOS_PER_SEC, 1u64.checked_shl(exponent).unwrap_or(u64::MAX))
     } else if exponent <= 9 {
         (10u64.pow(9 - exponent), 1)
     } else {

@@ -85,10 +85,7 @@ impl Quantity {
             Self::Time => &[TIME_UNITS],
             Self::Burst => &[SIZE_UNITS, TIME_UNITS],
         };
-        let names: Vec<&str> = tables
-            .iter()
-            .flat_map(|t| t.iter().map(|&(n, _)| n))
-            .collect();
+        let names: Vec<&str> = tables.iter().flat_map(|t| t.iter().map(|&(n, _)| n)).collect();
         names.join(", ")
     }
 }
@@ -124,11 +121,7 @@ pub enum UnitError {
         "invalid {quantity} {input:?}: unknown unit {unit:?} (expected {units})",
         units = .quantity.unit_list()
     )]
-    UnknownUnit {
-        quantity: Quantity,
-        input: String,
-        unit: String,
-    },
+    UnknownUnit { quantity: Quantity, input: String, unit: String },
     /// A unit is required but none was given (times only).
     #[error(
         "invalid {quantity} {input:?}: missing unit (expected {units})",
@@ -173,11 +166,7 @@ pub fn parse_rate(input: &str) -> Result<u64, UnitError> {
     parse_with(input, Quantity::Rate, |text| {
         let number = lex(text)?;
         let bits = number.scale(unit_value(number.unit, RATE_UNITS, Some(1))?)?;
-        if bits == 0 {
-            Err(Fault::Zero)
-        } else {
-            Ok(bits)
-        }
+        if bits == 0 { Err(Fault::Zero) } else { Ok(bits) }
     })
 }
 
@@ -212,9 +201,7 @@ pub fn parse_burst(input: &str) -> Result<Burst, UnitError> {
         let number = lex(text)?;
         match lookup(number.unit, TIME_UNITS) {
             Some(ns_per_unit) => number.scale(ns_per_unit).map(|ns| Burst::Time { ns }),
-            None => number
-                .scale(unit_value(number.unit, SIZE_UNITS, Some(1))?)
-                .map(Burst::Bytes),
+            None => number.scale(unit_value(number.unit, SIZE_UNITS, Some(1))?).map(Burst::Bytes),
         }
     })
 }
@@ -256,11 +243,7 @@ impl Fault {
             Self::Empty => UnitError::Empty { quantity, input },
             Self::NotANumber => UnitError::NotANumber { quantity, input },
             Self::Negative => UnitError::Negative { quantity, input },
-            Self::UnknownUnit(unit) => UnitError::UnknownUnit {
-                quantity,
-                input,
-                unit,
-            },
+            Self::UnknownUnit(unit) => UnitError::UnknownUnit { quantity, input, unit },
             Self::MissingUnit => UnitError::MissingUnit { quantity, input },
             Self::TooLarge => UnitError::TooLarge { quantity, input },
             Self::Zero => UnitError::Zero { quantity, input },
@@ -298,19 +281,11 @@ fn lex(text: &str) -> Result<Number<'_>, Fault> {
     }
     if let Some(rest) = text.strip_prefix('-') {
         let is_number = split_number(rest).is_some();
-        return Err(if is_number {
-            Fault::Negative
-        } else {
-            Fault::NotANumber
-        });
+        return Err(if is_number { Fault::Negative } else { Fault::NotANumber });
     }
     match split_number(text) {
         // A digit or point in the suffix means a malformed number ("1e5", "1.2.3").
-        Some(number)
-            if !number
-                .unit
-                .contains(|c: char| c.is_ascii_digit() || c == '.') =>
-        {
+        Some(number) if !number.unit.contains(|c: char| c.is_ascii_digit() || c == '.') => {
             Ok(number)
         }
         _ => Err(Fault::NotANumber),
@@ -330,10 +305,7 @@ fn split_number(s: &str) -> Option<Number<'_>> {
 
 /// Finds a suffix in a unit table, ignoring ASCII case.
 fn lookup(unit: &str, table: &[(&str, u64)]) -> Option<u64> {
-    table
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-        .map(|&(_, value)| value)
+    table.iter().find(|(name, _)| name.eq_ignore_ascii_case(unit)).map(|&(_, value)| value)
 }
 
 /// Resolves a suffix to its multiplier; `bare` applies when there is none.
@@ -354,9 +326,9 @@ fn unit_value(unit: &str, table: &[(&str, u64)], bare: Option<u64>) -> Result<u6
 /// Returns `None` if the result does not fit in a `u64`.
 fn scale_decimal(int: &str, frac: &str, multiplier: u64) -> Option<u64> {
     let multiplier = u128::from(multiplier);
-    let whole = int.bytes().try_fold(0u128, |acc, d| {
-        acc.checked_mul(10)?.checked_add(u128::from(d - b'0'))
-    })?;
+    let whole = int
+        .bytes()
+        .try_fold(0u128, |acc, d| acc.checked_mul(10)?.checked_add(u128::from(d - b'0')))?;
     let (mut carry, mut first_decimal) = (0u128, 0u128);
     for d in frac.bytes().rev() {
         let t = u128::from(d - b'0') * multiplier + carry;
@@ -472,27 +444,15 @@ mod tests {
         assert_eq!(parse_rate("2.5"), Ok(3)); // half rounds up
         assert_eq!(parse_rate("2.4999"), Ok(2));
         assert_eq!(parse_rate("0.1gbit"), Ok(100_000_000)); // no float error
-        assert_eq!(
-            parse_rate("1.0000000000000000000000000000000000000000001bit"),
-            Ok(1)
-        );
-        assert_eq!(
-            parse_rate("0.50000000000000000000000000000000000000bit"),
-            Ok(1)
-        );
-        assert_eq!(
-            parse_rate("000000000000000000000000000000000000000042bit"),
-            Ok(42)
-        );
+        assert_eq!(parse_rate("1.0000000000000000000000000000000000000000001bit"), Ok(1));
+        assert_eq!(parse_rate("0.50000000000000000000000000000000000000bit"), Ok(1));
+        assert_eq!(parse_rate("000000000000000000000000000000000000000042bit"), Ok(42));
     }
 
     #[test]
     fn rate_whitespace_is_trimmed() {
         assert_eq!(parse_rate(" 1mbit\n"), Ok(1_000_000));
-        assert!(matches!(
-            parse_rate("1 mbit"),
-            Err(UnitError::UnknownUnit { .. })
-        ));
+        assert!(matches!(parse_rate("1 mbit"), Err(UnitError::UnknownUnit { .. })));
     }
 
     #[test]
@@ -502,10 +462,7 @@ mod tests {
             rate_err("18446744073709551616"),
             r#"invalid rate "18446744073709551616": too large"#
         );
-        assert_eq!(
-            rate_err("20000000tbit"),
-            r#"invalid rate "20000000tbit": too large"#
-        );
+        assert_eq!(rate_err("20000000tbit"), r#"invalid rate "20000000tbit": too large"#);
         assert_eq!(
             rate_err("99999999999999tbit"),
             r#"invalid rate "99999999999999tbit": too large"#
@@ -514,19 +471,13 @@ mod tests {
             parse_rate("9999999999999999999999999999999999999999999999"),
             Err(UnitError::TooLarge { .. })
         ));
-        assert!(matches!(
-            parse_rate("3000000tibps"),
-            Err(UnitError::TooLarge { .. })
-        ));
+        assert!(matches!(parse_rate("3000000tibps"), Err(UnitError::TooLarge { .. })));
         assert_eq!(parse_rate("18446744.073709551615tbit"), Ok(u64::MAX));
     }
 
     #[test]
     fn rate_zero_is_rejected() {
-        assert_eq!(
-            rate_err("0"),
-            r#"invalid rate "0": rate must be greater than zero"#
-        );
+        assert_eq!(rate_err("0"), r#"invalid rate "0": rate must be greater than zero"#);
         assert!(matches!(parse_rate("0mbit"), Err(UnitError::Zero { .. })));
         assert!(matches!(parse_rate("0.4bit"), Err(UnitError::Zero { .. })));
         assert_eq!(parse_rate("0.5bit"), Ok(1));
@@ -537,10 +488,7 @@ mod tests {
         assert_eq!(rate_err(""), r#"invalid rate "": empty"#);
         assert_eq!(rate_err("   "), r#"invalid rate "   ": empty"#);
         assert_eq!(rate_err("abc"), r#"invalid rate "abc": not a number"#);
-        assert_eq!(
-            rate_err("-5mbit"),
-            r#"invalid rate "-5mbit": negative values are not allowed"#
-        );
+        assert_eq!(rate_err("-5mbit"), r#"invalid rate "-5mbit": negative values are not allowed"#);
         assert_eq!(
             rate_err("5xyz"),
             "invalid rate \"5xyz\": unknown unit \"xyz\" (expected bit, kbit, mbit, gbit, \
@@ -584,10 +532,7 @@ mod tests {
     #[test]
     fn rate_negative_variants() {
         for input in ["-1", "-0", "-.5", "-5mbit", "-1xyz"] {
-            assert!(
-                matches!(parse_rate(input), Err(UnitError::Negative { .. })),
-                "{input}"
-            );
+            assert!(matches!(parse_rate(input), Err(UnitError::Negative { .. })), "{input}");
         }
     }
 
@@ -637,31 +582,19 @@ mod tests {
         let err = |s| parse_size(s).unwrap_err().to_string();
         assert_eq!(err(""), r#"invalid size "": empty"#);
         assert_eq!(err("x"), r#"invalid size "x": not a number"#);
-        assert_eq!(
-            err("-1k"),
-            r#"invalid size "-1k": negative values are not allowed"#
-        );
+        assert_eq!(err("-1k"), r#"invalid size "-1k": negative values are not allowed"#);
         assert_eq!(
             err("1t"),
             "invalid size \"1t\": unknown unit \"t\" \
              (expected b, k, kb, m, mb, g, gb, kbit, mbit, gbit)"
         );
-        assert!(matches!(
-            parse_size("1bps"),
-            Err(UnitError::UnknownUnit { .. })
-        ));
-        assert!(matches!(
-            parse_size("1ms"),
-            Err(UnitError::UnknownUnit { .. })
-        ));
+        assert!(matches!(parse_size("1bps"), Err(UnitError::UnknownUnit { .. })));
+        assert!(matches!(parse_size("1ms"), Err(UnitError::UnknownUnit { .. })));
         assert_eq!(
             err("18446744073709551616"),
             r#"invalid size "18446744073709551616": too large"#
         );
-        assert!(matches!(
-            parse_size("17179869184g"),
-            Err(UnitError::TooLarge { .. })
-        ));
+        assert!(matches!(parse_size("17179869184g"), Err(UnitError::TooLarge { .. })));
         assert_eq!(parse_size("17179869183g"), Ok(17_179_869_183 << 30));
     }
 
@@ -694,14 +627,8 @@ mod tests {
             "invalid time \"10\": missing unit \
              (expected s, sec, secs, ms, msec, msecs, us, usec, usecs, ns)"
         );
-        assert!(matches!(
-            parse_time("10m"),
-            Err(UnitError::UnknownUnit { .. })
-        ));
-        assert!(matches!(
-            parse_time("18446744074s"),
-            Err(UnitError::TooLarge { .. })
-        ));
+        assert!(matches!(parse_time("10m"), Err(UnitError::UnknownUnit { .. })));
+        assert!(matches!(parse_time("18446744074s"), Err(UnitError::TooLarge { .. })));
     }
 
     #[test]
@@ -733,23 +660,14 @@ mod tests {
         let err = |s| parse_burst(s).unwrap_err().to_string();
         assert_eq!(err(""), r#"invalid burst "": empty"#);
         assert_eq!(err("fast"), r#"invalid burst "fast": not a number"#);
-        assert_eq!(
-            err("-10ms"),
-            r#"invalid burst "-10ms": negative values are not allowed"#
-        );
+        assert_eq!(err("-10ms"), r#"invalid burst "-10ms": negative values are not allowed"#);
         assert_eq!(
             err("10min"),
             "invalid burst \"10min\": unknown unit \"min\" (expected b, k, kb, m, mb, g, gb, \
              kbit, mbit, gbit, s, sec, secs, ms, msec, msecs, us, usec, usecs, ns)"
         );
-        assert_eq!(
-            err("99999999999s"),
-            r#"invalid burst "99999999999s": too large"#
-        );
-        assert!(matches!(
-            parse_burst("1e3"),
-            Err(UnitError::NotANumber { .. })
-        ));
+        assert_eq!(err("99999999999s"), r#"invalid burst "99999999999s": too large"#);
+        assert!(matches!(parse_burst("1e3"), Err(UnitError::NotANumber { .. })));
     }
 
     #[test]

@@ -29,10 +29,7 @@ impl Packet {
     }
 
     pub fn udp(src: &str, dst: &str, src_port: u16, dst_port: u16) -> Packet {
-        Packet {
-            proto: 17,
-            ..Packet::tcp(src, dst, src_port, dst_port)
-        }
+        Packet { proto: 17, ..Packet::tcp(src, dst, src_port, dst_port) }
     }
 
     pub fn vlans(self, vlans: &'static [u16]) -> Packet {
@@ -83,11 +80,7 @@ impl Packet {
             f.extend_from_slice(&((len - f.len() + 4) as u16).to_be_bytes());
             f.extend_from_slice(&[0, 0]);
         }
-        assert!(
-            f.len() <= len,
-            "{len} bytes cannot hold the headers ({} + {l4_len})",
-            f.len()
-        );
+        assert!(f.len() <= len, "{len} bytes cannot hold the headers ({} + {l4_len})", f.len());
         f.resize(len, 0);
         f
     }
@@ -101,10 +94,7 @@ pub fn tcp_frame(len: usize, src_port: u16, dst: [u8; 4]) -> Vec<u8> {
 
 /// The Internet checksum (RFC 1071) of an IPv4 header; 0 over a header with a valid one.
 pub fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
-        .sum();
+    let mut sum: u32 = header.chunks(2).map(|w| u16::from_be_bytes([w[0], w[1]]) as u32).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

@@ -5,7 +5,10 @@
 //! Names are unique per process and per test (`pt<pid><n>`), so tests run in parallel, and
 //! pins (which live in the root bpffs, keyed by interface name) never collide.
 
+pub mod delay;
 pub mod frames;
+
+use delay::DelayLine;
 
 use std::{
     ffi::OsStr,
@@ -55,34 +58,21 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    args.into_iter()
-        .map(|a| a.as_ref().to_os_string())
-        .collect()
+    args.into_iter().map(|a| a.as_ref().to_os_string()).collect()
 }
 
 /// The stdout of a command that must have succeeded; panics with its output otherwise.
 pub fn succeeded(output: Output, what: impl FnOnce() -> String) -> String {
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        what(),
-        text(&output)
-    );
+    assert!(output.status.success(), "{} failed: {}", what(), text(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Checks that a command failed and printed every one of `messages`; returns its text.
 pub fn failed_with(output: &Output, what: impl std::fmt::Display, messages: &[&str]) -> String {
     let text = text(output);
-    assert!(
-        !output.status.success(),
-        "{what} should fail, printed: {text}"
-    );
+    assert!(!output.status.success(), "{what} should fail, printed: {text}");
     for message in messages {
-        assert!(
-            text.contains(message),
-            "{what}: expected {message:?} in: {text}"
-        );
+        assert!(text.contains(message), "{what}: expected {message:?} in: {text}");
     }
     text
 }
@@ -111,8 +101,7 @@ impl Netns {
     /// A command inside the namespace (`ip netns exec`).
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program])
-            .stdin(Stdio::null());
+        cmd.args(["netns", "exec", &self.name, program]).stdin(Stdio::null());
         cmd
     }
 
@@ -121,12 +110,8 @@ impl Netns {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut all: Vec<std::ffi::OsString> = vec![
-            "netns".into(),
-            "exec".into(),
-            self.name.clone().into(),
-            program.into(),
-        ];
+        let mut all: Vec<std::ffi::OsString> =
+            vec!["netns".into(), "exec".into(), self.name.clone().into(), program.into()];
         all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         run("ip", all)
     }
@@ -137,9 +122,7 @@ impl Netns {
         S: AsRef<OsStr>,
     {
         let args = os_strings(args);
-        succeeded(self.exec(program, &args), || {
-            format!("in {}: {program} {args:?}", self.name)
-        })
+        succeeded(self.exec(program, &args), || format!("in {}: {program} {args:?}", self.name))
     }
 
     /// The `policer` CLI inside the namespace, to spawn. `nsenter --net` rather than
@@ -171,16 +154,10 @@ impl Netns {
         let own = fs::File::open("/proc/thread-self/ns/net").expect("open own netns");
         let target = fs::File::open(self.path()).expect("open netns");
         // SAFETY: setns on valid namespace descriptors; affects only this thread.
-        assert_eq!(
-            unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        assert_eq!(unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         // SAFETY: as above, back to where the thread was.
-        assert_eq!(
-            unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        assert_eq!(unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
         result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
@@ -208,9 +185,9 @@ impl Drop for Netns {
     }
 }
 
-/// Two namespaces joined by a veth pair: `a` (10.x.y.1, the sender) and `b` (10.x.y.2, the
-/// receiver, where the policer goes). GRO is off on `b` so that every frame is one packet
-/// to the stack and the counters can be compared one to one.
+/// Two namespaces, `a` (10.x.y.1, the sender) and `b` (10.x.y.2, the receiver, where the
+/// policer goes), joined by a veth pair or through a delay line. Offloads are off, so that
+/// every frame is one packet to the stack and the counters can be compared one to one.
 pub struct Testbed {
     pub a: Netns,
     pub b: Netns,
@@ -218,21 +195,69 @@ pub struct Testbed {
     pub b_if: String,
     pub a_addr: String,
     pub b_addr: String,
+    /// The delay line and its namespace, when there is one.
+    _middle: Option<(DelayLine, Netns)>,
+}
+
+/// A veth pair with one end in each namespace.
+fn veth(left: &Netns, left_if: &str, right: &Netns, right_if: &str) {
+    run_ok(
+        "ip",
+        [
+            "link",
+            "add",
+            left_if,
+            "netns",
+            &left.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            right_if,
+            "netns",
+            &right.name,
+        ],
+    );
+}
+
+/// Every frame MTU-sized and complete on the wire: no GRO, TSO, GSO or checksum offload
+/// (a delay line copies frames as they are; a checksum left to offload would be wrong).
+fn no_offloads(ns: &Netns, ifname: &str) {
+    ns.exec_ok("ethtool", ["-K", ifname, "gro", "off", "tso", "off", "gso", "off", "tx", "off"]);
 }
 
 impl Testbed {
+    /// `a` and `b` joined directly by one veth pair (round-trip time: microseconds).
     pub fn new() -> Testbed {
-        let a = Netns::new();
-        let b = Netns::new();
-        let a_if = unique_name("a");
-        let b_if = unique_name("b");
-        run_ok(
-            "ip",
-            [
-                "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if,
-                "netns", &b.name,
-            ],
-        );
+        let (a, b) = (Netns::new(), Netns::new());
+        let (a_if, b_if) = (unique_name("a"), unique_name("b"));
+        veth(&a, &a_if, &b, &b_if);
+        Testbed::addressed(a, b, a_if, b_if, None)
+    }
+
+    /// `a` and `b` joined through a delay line in a third namespace that holds every frame
+    /// `one_way` in each direction (round-trip time: twice that).
+    pub fn with_delay(one_way: Duration) -> Testbed {
+        let (a, b, middle) = (Netns::new(), Netns::new(), Netns::new());
+        let (a_if, b_if) = (unique_name("a"), unique_name("b"));
+        let (ma, mb) = (unique_name("m"), unique_name("m"));
+        veth(&a, &a_if, &middle, &ma);
+        veth(&b, &b_if, &middle, &mb);
+        for ifname in [&ma, &mb] {
+            middle.exec_ok("ip", ["link", "set", ifname, "up"]);
+            no_offloads(&middle, ifname);
+        }
+        let line = DelayLine::start(&middle, &ma, &mb, one_way).expect("start the delay line");
+        Testbed::addressed(a, b, a_if, b_if, Some((line, middle)))
+    }
+
+    fn addressed(
+        a: Netns,
+        b: Netns,
+        a_if: String,
+        b_if: String,
+        middle: Option<(DelayLine, Netns)>,
+    ) -> Testbed {
         // A /30 per testbed, from the pid and a counter, inside 10.0.0.0/8 and only ever
         // between the test's own namespaces.
         static SUBNET: AtomicU32 = AtomicU32::new(0);
@@ -244,19 +269,9 @@ impl Testbed {
         b.exec_ok("ip", ["addr", "add", &format!("{b_addr}/30"), "dev", &b_if]);
         for (ns, ifname) in [(&a, &a_if), (&b, &b_if)] {
             ns.exec_ok("ip", ["link", "set", ifname, "up"]);
-            ns.exec_ok(
-                "ethtool",
-                ["-K", ifname, "gro", "off", "tso", "off", "gso", "off"],
-            );
+            no_offloads(ns, ifname);
         }
-        Testbed {
-            a,
-            b,
-            a_if,
-            b_if,
-            a_addr,
-            b_addr,
-        }
+        Testbed { a, b, a_if, b_if, a_addr, b_addr, _middle: middle }
     }
 
     /// `policer ARGS` in the receiver's namespace, expected to succeed.
@@ -308,10 +323,7 @@ impl Testbed {
             let report: serde_json::Value =
                 serde_json::from_slice(&output.stdout).unwrap_or_default();
             // "unable to connect" while the server starts: try again.
-            if report["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("connect"))
-            {
+            if report["error"].as_str().is_some_and(|e| e.contains("connect")) {
                 continue;
             }
             result = Some(report);
@@ -320,19 +332,13 @@ impl Testbed {
         let _ = server.kill();
         let _ = server.wait();
         let report = result.expect("iperf3 never connected");
-        assert!(
-            report["error"].is_null(),
-            "iperf3 failed: {}",
-            report["error"]
-        );
+        assert!(report["error"].is_null(), "iperf3 failed: {}", report["error"]);
         report
     }
 
     /// Received goodput in bit/s of an iperf3 report.
     pub fn goodput_bps(report: &serde_json::Value) -> f64 {
-        report["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .expect("sum_received")
+        report["end"]["sum_received"]["bits_per_second"].as_f64().expect("sum_received")
     }
 
     /// IPv4 packets the receiver's stack got (Ip: InReceives, namespace-local).
@@ -340,16 +346,8 @@ impl Testbed {
         let snmp = self.b.exec_ok("cat", ["/proc/net/snmp"]);
         let mut lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
         let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
-        let index = names
-            .split_whitespace()
-            .position(|n| n == "InReceives")
-            .unwrap();
-        values
-            .split_whitespace()
-            .nth(index)
-            .unwrap()
-            .parse()
-            .unwrap()
+        let index = names.split_whitespace().position(|n| n == "InReceives").unwrap();
+        values.split_whitespace().nth(index).unwrap().parse().unwrap()
     }
 }
 
@@ -365,24 +363,22 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         // Detach (removes the pins); ignore "not attached". Then the namespaces go, and the
         // veth pair with them.
-        if let Some(bin) = find_policer_bin() {
-            let _ = run(
-                "nsenter",
-                [
-                    format!("--net={}", self.b.path().display()),
-                    bin.display().to_string(),
-                    "detach".into(),
-                    self.b_if.clone(),
-                ],
-            );
+        for (ns, iface) in [(&self.a, &self.a_if), (&self.b, &self.b_if)] {
+            if let Some(bin) = find_policer_bin() {
+                let net = format!("--net={}", ns.path().display());
+                let _ = run(
+                    "nsenter",
+                    [net, bin.display().to_string(), "detach".into(), iface.clone()],
+                );
+            }
+            let _ = fs::remove_dir_all(pin_dir(iface));
         }
-        let _ = fs::remove_dir_all(pin_dir(&self.b_if));
     }
 }
 
-/// Where policer pins the objects of `iface`.
+/// Where policer pins the objects of `iface` (every direction).
 pub fn pin_dir(iface: &str) -> PathBuf {
-    policer::pins::dir(iface)
+    policer::pins::iface_dir(iface)
 }
 
 /// The `policer` binary of this build: beside the running executable (xtask), or beside
@@ -393,11 +389,7 @@ pub fn policer_bin() -> PathBuf {
 
 fn find_policer_bin() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join("policer"))
-        .find(|bin| bin.exists())
+    exe.ancestors().skip(1).take(2).map(|dir| dir.join("policer")).find(|bin| bin.exists())
 }
 
 /// The id of the XDP program on `iface` in `ns`, if any.
@@ -405,9 +397,7 @@ pub fn xdp_prog_id(ns: &Netns, iface: &str) -> Option<u64> {
     let out = ns.exec_ok("ip", ["-j", "-d", "link", "show", "dev", iface]);
     let links: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
     let xdp = &links[0]["xdp"];
-    xdp["prog"]["id"]
-        .as_u64()
-        .or_else(|| xdp["attached"][0]["prog"]["id"].as_u64())
+    xdp["prog"]["id"].as_u64().or_else(|| xdp["attached"][0]["prog"]["id"].as_u64())
 }
 
 /// Text of a command's stderr and stdout.

@@ -10,17 +10,9 @@ use policer_tests::{
 /// Runs `policer args` in the receiver's namespace and checks it fails with `message`, and
 /// that the interface has no pins and no XDP program afterwards.
 fn fails_cleanly(bed: &Testbed, args: &[&str], message: &str) {
-    failed_with(
-        &bed.b.policer(args),
-        format!("policer {args:?}"),
-        &[message],
-    );
+    failed_with(&bed.b.policer(args), format!("policer {args:?}"), &[message]);
     assert!(!pin_dir(&bed.b_if).exists(), "policer {args:?} left pins");
-    assert_eq!(
-        xdp_prog_id(&bed.b, &bed.b_if),
-        None,
-        "policer {args:?} left an XDP program"
-    );
+    assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), None, "policer {args:?} left an XDP program");
 }
 
 #[test]
@@ -37,36 +29,15 @@ fn bad_rates_and_bursts_are_refused() {
         (&["--cir", "20000000tbit"], "too large"),
         (&["--cir", "4bit"], "below the smallest rate"),
         (&["--cir", "2tbit"], "above the largest"),
-        (
-            &["--cir", "1mbit", "--cbs", "100"],
-            "cbs of 100 bytes is below one maximum-size frame",
-        ),
-        (
-            &["--cir", "1mbit", "--cbs", "1ms"],
-            "below one maximum-size frame",
-        ),
-        (
-            &["--cir", "1mbit", "--ebs", "1000"],
-            "ebs of 1000 bytes is below",
-        ),
+        (&["--cir", "1mbit", "--cbs", "100"], "cbs of 100 bytes is below one maximum-size frame"),
+        (&["--cir", "1mbit", "--cbs", "1ms"], "below one maximum-size frame"),
+        (&["--cir", "1mbit", "--ebs", "1000"], "ebs of 1000 bytes is below"),
         (&["--cir", "1mbit", "--cbs", "5gb"], "bursts are limited to"),
         (&["--cir", "1mbit", "--cbs", "lots"], "invalid burst"),
-        (
-            &["--cir", "1mbit", "--key", "port"],
-            "expected 5tuple, src or dst",
-        ),
-        (
-            &["--cir", "1mbit", "--red", "explode"],
-            "expected pass, drop, ecn or dscp=N",
-        ),
-        (
-            &["--cir", "1mbit", "--yellow", "dscp=64"],
-            "expected a number from 0 to 63",
-        ),
-        (
-            &["--cir", "1mbit", "--red", "dscp=-1"],
-            "expected a number from 0 to 63",
-        ),
+        (&["--cir", "1mbit", "--key", "port"], "expected 5tuple, src or dst"),
+        (&["--cir", "1mbit", "--red", "explode"], "expected pass, drop, ecn or dscp=N"),
+        (&["--cir", "1mbit", "--yellow", "dscp=64"], "expected a number from 0 to 63"),
+        (&["--cir", "1mbit", "--red", "dscp=-1"], "expected a number from 0 to 63"),
         (&["--cir", "1mbit", "--max-flows", "0"], "max-flows"),
         (&[], "needs a committed rate"),
     ];
@@ -80,17 +51,9 @@ fn bad_rates_and_bursts_are_refused() {
 #[test]
 fn unknown_interface_is_refused() {
     let bed = Testbed::new();
-    fails_cleanly(
-        &bed,
-        &["attach", "nosuchif0", "--cir", "1mbit"],
-        "\"nosuchif0\" does not exist",
-    );
+    fails_cleanly(&bed, &["attach", "nosuchif0", "--cir", "1mbit"], "\"nosuchif0\" does not exist");
     for command in ["stats", "flows", "detach"] {
-        fails_cleanly(
-            &bed,
-            &[command, "nosuchif0"],
-            "no policer is attached to nosuchif0",
-        );
+        fails_cleanly(&bed, &[command, "nosuchif0"], "no policer is attached to nosuchif0");
     }
 }
 
@@ -133,17 +96,10 @@ fn a_foreign_xdp_program_is_never_replaced() {
     let bed = Testbed::new();
     // Someone else's XDP program, attached from this test process inside the namespace.
     let mut ebpf = aya::Ebpf::load(policer::ebpf_object()).expect("load object");
-    let program: &mut Xdp = ebpf
-        .program_mut(PROG_XDP_PASS)
-        .unwrap()
-        .try_into()
-        .expect("an XDP program");
+    let program: &mut Xdp =
+        ebpf.program_mut(PROG_XDP_PASS).unwrap().try_into().expect("an XDP program");
     program.load().expect("load xdp_pass");
-    bed.b.enter(|| {
-        program
-            .attach(&bed.b_if, XdpMode::Skb)
-            .expect("attach foreign XDP")
-    });
+    bed.b.enter(|| program.attach(&bed.b_if, XdpMode::Skb).expect("attach foreign XDP"));
     let foreign = xdp_prog_id(&bed.b, &bed.b_if).expect("foreign program attached");
 
     let output = bed.b.policer(["attach", &bed.b_if, "--cir", "1mbit"]);
@@ -153,11 +109,7 @@ fn a_foreign_xdp_program_is_never_replaced() {
         "attach over a foreign program",
         &["already carries an XDP program that is not ours", &names_it],
     );
-    assert_eq!(
-        xdp_prog_id(&bed.b, &bed.b_if),
-        Some(foreign),
-        "the foreign program stays"
-    );
+    assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), Some(foreign), "the foreign program stays");
     assert!(!pin_dir(&bed.b_if).exists());
     drop(ebpf);
 }
@@ -169,11 +121,7 @@ fn a_second_attach_is_refused_and_changes_nothing() {
     let prog = xdp_prog_id(&bed.b, &bed.b_if).expect("attached");
     let before = bed.stats();
     let output = bed.b.policer(["attach", &bed.b_if, "--cir", "5mbit"]);
-    failed_with(
-        &output,
-        "second attach",
-        &["already attached", "use `policer set"],
-    );
+    failed_with(&output, "second attach", &["already attached", "use `policer set"]);
     assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), Some(prog));
     assert_eq!(bed.stats()["profile"], before["profile"]);
 }
@@ -181,27 +129,19 @@ fn a_second_attach_is_refused_and_changes_nothing() {
 #[test]
 fn attach_reports_how_it_read_the_input_and_what_it_set() {
     let bed = Testbed::new();
-    let output = bed
-        .b
-        .policer(["attach", &bed.b_if, "--cir", "1mbps", "--cbs", "200ms"]);
+    let output = bed.b.policer(["attach", &bed.b_if, "--cir", "1mbps", "--cbs", "200ms"]);
     assert!(output.status.success(), "{}", text(&output));
     let message = text(&output);
     // tc's mbps is megabytes per second: say so.
-    assert!(
-        message.contains("read --cir as 8Mbit (8000000 bit/s)"),
-        "{message}"
-    );
+    assert!(message.contains("read --cir as 8Mbit (8000000 bit/s)"), "{message}");
     assert!(message.contains("cbs 200000b (200.0ms)"), "{message}");
     assert!(message.contains("ebs 400000b (400.0ms)"), "{message}");
-    assert!(message.contains("XDP native mode"), "{message}");
+    assert!(message.contains("(ingress, XDP native)"), "{message}");
     let stats = bed.stats();
     assert_eq!(stats["profile"]["cir_bps"], 8_000_000);
     assert_eq!(stats["profile"]["cbs_bytes"], 200_000);
     let listed = bed.policer_ok(&["list", "--json"]);
-    assert!(
-        listed.contains(&bed.b_if),
-        "list shows the policer: {listed}"
-    );
+    assert!(listed.contains(&bed.b_if), "list shows the policer: {listed}");
 }
 
 #[test]
@@ -209,7 +149,7 @@ fn detach_leaves_no_pins_no_program_and_no_namespace() {
     let bed = Testbed::new();
     let names = [bed.a.name.clone(), bed.b.name.clone()];
     bed.attach(&["--cir", "1mbit"]);
-    assert!(pin_dir(&bed.b_if).join("link").exists());
+    assert!(pin_dir(&bed.b_if).join("ingress/link").exists());
     assert!(xdp_prog_id(&bed.b, &bed.b_if).is_some());
     bed.policer_ok(&["detach", &bed.b_if]);
     assert!(!pin_dir(&bed.b_if).exists(), "pins removed");
@@ -225,11 +165,7 @@ fn detach_leaves_no_pins_no_program_and_no_namespace() {
 fn set_needs_something_to_change() {
     let bed = Testbed::new();
     bed.attach(&["--cir", "1mbit"]);
-    failed_with(
-        &bed.b.policer(["set", &bed.b_if]),
-        "empty set",
-        &["nothing to change"],
-    );
+    failed_with(&bed.b.policer(["set", &bed.b_if]), "empty set", &["nothing to change"]);
     // A bad value leaves the profile as it was.
     let before = bed.stats()["profile"].clone();
     let output = bed.b.policer(["set", &bed.b_if, "--cbs", "10"]);
@@ -260,23 +196,14 @@ fn log_shows_why_frames_went_unpoliced() {
     std::thread::sleep(std::time::Duration::from_millis(800));
     // Break the profile behind the CLI's back (a zero rate, which `set` would refuse): the
     // program must fail open, count it, and say so in its log.
-    let mut policer = policer::Policer::open(&bed.b_if).expect("open");
-    policer
-        .set(&policer_common::Profile::default())
-        .expect("write a zero profile");
-    bed.a
-        .exec_ok("ping", ["-c", "3", "-i", "0.2", "-W", "1", &bed.b_addr]);
+    let mut policer = policer::Policer::open(&bed.b_if, None).expect("open");
+    policer.set(&policer_common::Profile::default()).expect("write a zero profile");
+    bed.a.exec_ok("ping", ["-c", "3", "-i", "0.2", "-W", "1", &bed.b_addr]);
     let output = follower.wait_with_output().expect("policer log");
     let log = text(&output);
     assert!(output.status.success(), "{log}");
-    assert!(
-        log.contains("no valid profile"),
-        "the kernel's warning reaches `policer log`: {log}"
-    );
+    assert!(log.contains("no valid profile"), "the kernel's warning reaches `policer log`: {log}");
     let stats = bed.stats();
-    assert!(
-        stats["counters"]["no_profile"]["packets"].as_u64().unwrap() >= 3,
-        "{stats}"
-    );
+    assert!(stats["counters"]["no_profile"]["packets"].as_u64().unwrap() >= 3, "{stats}");
     assert_eq!(stats["counters"]["dropped"]["packets"], 0, "fails open");
 }

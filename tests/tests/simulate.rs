@@ -48,11 +48,7 @@ impl Drop for Scratch {
 }
 
 fn simulate(args: &[&str]) -> std::process::Output {
-    Command::new(policer_bin())
-        .arg("simulate")
-        .args(args)
-        .output()
-        .expect("run policer")
+    Command::new(policer_bin()).arg("simulate").args(args).output().expect("run policer")
 }
 
 /// The colours of `--per-packet`, in input order.
@@ -87,9 +83,7 @@ fn the_worked_example_as_a_trace_gives_its_colours() {
         &["--trace", path.to_str().unwrap()],
         &["--cir", "8bit", "--cbs", "3000", "--ebs", "5000"],
     );
-    let expected = [
-        "green", "green", "yellow", "yellow", "red", "yellow", "red", "red", "red",
-    ];
+    let expected = ["green", "green", "yellow", "yellow", "red", "yellow", "red", "red", "red"];
     assert_eq!(colours, expected);
 }
 
@@ -117,15 +111,8 @@ fn refills_happen_at_exact_nanoseconds() {
     // 999.5); 2000 borrows 2999.5, 999.5 + 2999.5 >= 3000 (red, debt 0); +1 byte at 1.5 ms:
     // 2000 borrows 2998.5 < 3000 (yellow); +0.001 byte 1 ns later: 1 byte borrows
     // 2999.499, and 2998.5 + 2999.499 >= 3000 (red).
-    let colours_borrowing = colours(
-        &scratch,
-        &["--trace", borrowing.to_str().unwrap()],
-        &profile,
-    );
-    assert_eq!(
-        colours_borrowing,
-        ["green", "yellow", "red", "yellow", "red"]
-    );
+    let colours_borrowing = colours(&scratch, &["--trace", borrowing.to_str().unwrap()], &profile);
+    assert_eq!(colours_borrowing, ["green", "yellow", "red", "yellow", "red"]);
 }
 
 /// A capture of several flows: IPv4 TCP and UDP, VLAN and QinQ tagged, and IPv6.
@@ -142,19 +129,14 @@ fn capture_packets() -> Vec<(u64, Vec<u8>)> {
     (0..70)
         .map(|i| {
             let flow = &flows[i % flows.len()];
-            (
-                1_700_000_000_000_000_000 + i as u64 * 1_000_000,
-                flow.frame(200 + i * 10),
-            )
+            (1_700_000_000_000_000_000 + i as u64 * 1_000_000, flow.frame(200 + i * 10))
         })
         .collect()
 }
 
 fn write_pcap(path: &Path, packets: &[(u64, Vec<u8>)]) {
-    let header = PcapHeader {
-        ts_resolution: pcap_file::TsResolution::NanoSecond,
-        ..PcapHeader::default()
-    };
+    let header =
+        PcapHeader { ts_resolution: pcap_file::TsResolution::NanoSecond, ..PcapHeader::default() };
     let mut writer = PcapWriter::with_header(fs::File::create(path).unwrap(), header).unwrap();
     for (time_ns, frame) in packets {
         let packet = PcapPacket::new(Duration::from_nanos(*time_ns), frame.len() as u32, frame);
@@ -166,9 +148,7 @@ fn write_pcapng(path: &Path, packets: &[(u64, Vec<u8>)]) {
     let mut writer = PcapNgWriter::new(fs::File::create(path).unwrap()).unwrap();
     let mut interface = InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0);
     // Microsecond timestamps (the pcapng default, stated anyway).
-    interface
-        .options
-        .push(InterfaceDescriptionOption::IfTsResol(6));
+    interface.options.push(InterfaceDescriptionOption::IfTsResol(6));
     writer.write_pcapng_block(interface).unwrap();
     for (time_ns, frame) in packets {
         let block = EnhancedPacketBlock {
@@ -215,15 +195,13 @@ fn replayed_flows(path: &Path, key: &str) -> BTreeMap<String, u64> {
 /// flow -> packets, from the kernel program fed the same frames with BPF_PROG_TEST_RUN.
 fn kernel_flows(packets: &[(u64, Vec<u8>)], mode: u8) -> BTreeMap<String, u64> {
     let profile = Profile::new(1_250_000, 1 << 30, 0, mode, action::PASS, action::DROP).unwrap();
-    let mut loaded = Loaded::load(&profile, 1024).expect("load the XDP program");
+    let mut loaded =
+        Loaded::load(&profile, 1024, policer::ProgramKind::Xdp).expect("load the XDP program");
     for (_, frame) in packets {
         loaded.test_run(frame, 1).expect("BPF_PROG_TEST_RUN");
     }
     let flows = loaded.maps.flows().unwrap();
-    flows
-        .iter()
-        .map(|f| (keys::describe(&f.key), f.state.packets))
-        .collect()
+    flows.iter().map(|f| (keys::describe(&f.key), f.state.packets)).collect()
 }
 
 #[test]
@@ -234,11 +212,9 @@ fn a_capture_is_keyed_exactly_as_the_kernel_keys_it() {
     let pcapng = scratch.0.join("flows.pcapng");
     write_pcap(&pcap, &packets);
     write_pcapng(&pcapng, &packets);
-    for (mode, name) in [
-        (key_mode::FIVE_TUPLE, "5tuple"),
-        (key_mode::SRC, "src"),
-        (key_mode::DST, "dst"),
-    ] {
+    for (mode, name) in
+        [(key_mode::FIVE_TUPLE, "5tuple"), (key_mode::SRC, "src"), (key_mode::DST, "dst")]
+    {
         let kernel = kernel_flows(&packets, mode);
         assert_eq!(replayed_flows(&pcap, name), kernel, "pcap, key {name}");
         assert_eq!(replayed_flows(&pcapng, name), kernel, "pcapng, key {name}");
@@ -254,10 +230,7 @@ fn pcapng_timestamps_follow_the_interface_resolution() {
     let scratch = Scratch::new();
     let packets: Vec<_> = (0..20u64)
         .map(|i| {
-            (
-                1_000_000_000 + i * 1_000_000,
-                Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500),
-            )
+            (1_000_000_000 + i * 1_000_000, Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500))
         })
         .collect();
     let path = scratch.0.join("ms.pcapng");
@@ -280,18 +253,10 @@ fn unreadable_truncated_and_foreign_inputs_are_refused_with_their_reason() {
         args.extend_from_slice(&cir);
         simulate(&args)
     };
-    failed_with(
-        &run("--pcap", &missing),
-        "missing capture",
-        &["cannot read", "No such file"],
-    );
+    failed_with(&run("--pcap", &missing), "missing capture", &["cannot read", "No such file"]);
 
     let text = scratch.file("text.pcap", "this is not a capture at all\n");
-    failed_with(
-        &run("--pcap", &text),
-        "text file",
-        &["is not a pcap or pcapng capture"],
-    );
+    failed_with(&run("--pcap", &text), "text file", &["is not a pcap or pcapng capture"]);
 
     let packets = capture_packets();
     let full = scratch.0.join("full.pcap");
@@ -303,10 +268,7 @@ fn unreadable_truncated_and_foreign_inputs_are_refused_with_their_reason() {
     failed_with(
         &output,
         "truncated capture",
-        &[
-            "is truncated: it stops inside packet 70",
-            "covers the 69 packets",
-        ],
+        &["is truncated: it stops inside packet 70", "covers the 69 packets"],
     );
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("69 packets policed"),
@@ -314,39 +276,20 @@ fn unreadable_truncated_and_foreign_inputs_are_refused_with_their_reason() {
     );
 
     let raw = scratch.0.join("raw.pcap");
-    let header = PcapHeader {
-        datalink: DataLink::RAW,
-        ..PcapHeader::default()
-    };
+    let header = PcapHeader { datalink: DataLink::RAW, ..PcapHeader::default() };
     PcapWriter::with_header(fs::File::create(&raw).unwrap(), header).unwrap();
     failed_with(&run("--pcap", &raw), "raw IP capture", &["is not Ethernet"]);
 
     for (name, contents, message) in [
-        (
-            "header.csv",
-            "time,len,flow\n1,2,a\n",
-            "line 1: the header must be \"time_ns,len,flow\"",
-        ),
-        (
-            "fields.csv",
-            "time_ns,len,flow\n1,100,a\n2,100\n",
-            "line 3: expected 3 fields",
-        ),
-        (
-            "comma.csv",
-            "time_ns,len,flow\n1,100,a,b\n",
-            "line 2: expected 3 fields",
-        ),
+        ("header.csv", "time,len,flow\n1,2,a\n", "line 1: the header must be \"time_ns,len,flow\""),
+        ("fields.csv", "time_ns,len,flow\n1,100,a\n2,100\n", "line 3: expected 3 fields"),
+        ("comma.csv", "time_ns,len,flow\n1,100,a,b\n", "line 2: expected 3 fields"),
         (
             "time.csv",
             "time_ns,len,flow\n1.5,100,a\n",
             "line 2: time_ns \"1.5\" is not a whole number",
         ),
-        (
-            "len.csv",
-            "time_ns,len,flow\n1,0,a\n",
-            "line 2: len \"0\" is not a length",
-        ),
+        ("len.csv", "time_ns,len,flow\n1,0,a\n", "line 2: len \"0\" is not a length"),
         (
             "backwards.csv",
             "time_ns,len,flow\n5,100,a\n7,100,a\n6,100,b\n",
@@ -383,10 +326,7 @@ fn compare_and_plot_describe_the_same_traffic() {
     let red = |r: &serde_json::Value| r["counters"]["red"]["packets"].as_u64().unwrap();
     let plain = &report["compare_plain_bucket"];
     assert_eq!(plain["profile"]["ebs_bytes"], 0);
-    assert_eq!(
-        plain["counters"]["yellow"]["packets"], 0,
-        "a plain bucket has no yellow"
-    );
+    assert_eq!(plain["counters"]["yellow"]["packets"], 0, "a plain bucket has no yellow");
     assert!(red(&report) > 0 && red(plain) > 0);
     // Both deliver about the rate: 2 s at 1 Mbit/s plus the bursts.
     let delivered = report["delivered_bps"].as_f64().unwrap();
@@ -422,34 +362,15 @@ fn frames_cut_by_the_snap_length_are_charged_their_wire_length() {
     }
     drop(writer);
     let out = scratch.0.join("per-packet.csv");
-    let args = [
-        "--pcap",
-        path.to_str().unwrap(),
-        "--cir",
-        "1mbit",
-        "--cbs",
-        "3028",
-        "--ebs",
-        "0",
-    ];
+    let args = ["--pcap", path.to_str().unwrap(), "--cir", "1mbit", "--cbs", "3028", "--ebs", "0"];
     let mut with_csv = args.to_vec();
     with_csv.extend_from_slice(&["--per-packet", out.to_str().unwrap()]);
     succeeded(simulate(&with_csv), || "simulate a snap-96 capture".into());
     let csv = fs::read_to_string(out).unwrap();
-    let rows: Vec<Vec<&str>> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 3);
-    assert!(
-        rows.iter().all(|r| r[3] == "1514"),
-        "charged on the wire: {csv}"
-    );
-    assert_eq!(
-        rows.iter().map(|r| r[4]).collect::<Vec<_>>(),
-        ["green", "green", "red"]
-    );
+    assert!(rows.iter().all(|r| r[3] == "1514"), "charged on the wire: {csv}");
+    assert_eq!(rows.iter().map(|r| r[4]).collect::<Vec<_>>(), ["green", "green", "red"]);
     assert_eq!(rows[0][2], "tcp 10.0.0.1:1 > 10.0.0.2:2");
     assert_eq!(rows[1][1], "1000000001", "nanosecond timestamps");
 }

@@ -11,9 +11,7 @@ const LOW: f64 = 0.7;
 const HIGH: f64 = 1.15;
 
 fn counter(stats: &serde_json::Value, name: &str, field: &str) -> u64 {
-    stats["counters"][name][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("counters.{name}.{field}"))
+    stats["counters"][name][field].as_u64().unwrap_or_else(|| panic!("counters.{name}.{field}"))
 }
 
 /// One TCP flow with `cc` through a 10 Mbit/s policer: goodput near CIR, and the counters
@@ -34,38 +32,17 @@ fn policed_flow(cc: &str) {
         counter(&stats, "yellow", "packets"),
         counter(&stats, "red", "packets"),
     );
-    assert!(
-        (LOW..HIGH).contains(&ratio),
-        "{cc}: goodput/CIR {ratio:.3} outside {LOW}..{HIGH}"
-    );
+    assert!((LOW..HIGH).contains(&ratio), "{cc}: goodput/CIR {ratio:.3} outside {LOW}..{HIGH}");
 
-    let coloured: u64 = ["green", "yellow", "red"]
-        .iter()
-        .map(|c| counter(&stats, c, "packets"))
-        .sum();
+    let coloured: u64 =
+        ["green", "yellow", "red"].iter().map(|c| counter(&stats, c, "packets")).sum();
     let acted = counter(&stats, "passed", "packets") + counter(&stats, "dropped", "packets");
-    assert_eq!(
-        coloured, acted,
-        "every coloured packet is passed or dropped"
-    );
-    assert_eq!(
-        counter(&stats, "red", "packets"),
-        counter(&stats, "dropped", "packets")
-    );
-    assert_eq!(
-        counter(&stats, "red", "bytes"),
-        counter(&stats, "dropped", "bytes")
-    );
-    assert!(
-        counter(&stats, "red", "packets") > 0,
-        "a flow above CIR must see red packets"
-    );
+    assert_eq!(coloured, acted, "every coloured packet is passed or dropped");
+    assert_eq!(counter(&stats, "red", "packets"), counter(&stats, "dropped", "packets"));
+    assert_eq!(counter(&stats, "red", "bytes"), counter(&stats, "dropped", "bytes"));
+    assert!(counter(&stats, "red", "packets") > 0, "a flow above CIR must see red packets");
     // Red packets really were dropped: the receiver's IP stack got exactly the passed ones.
-    assert_eq!(
-        received,
-        counter(&stats, "passed", "packets"),
-        "stack vs passed"
-    );
+    assert_eq!(received, counter(&stats, "passed", "packets"), "stack vs passed");
     assert_eq!(counter(&stats, "unparsed", "packets"), 0);
 }
 
@@ -85,10 +62,7 @@ fn unpoliced_flow_is_far_faster() {
     let report = bed.iperf3(2, &[]);
     let ratio = Testbed::goodput_bps(&report) / CIR_BPS;
     println!("unpoliced: goodput/CIR {ratio:.1}");
-    assert!(
-        ratio > 5.0,
-        "without a policer the flow should far exceed 10 Mbit/s: {ratio:.2}"
-    );
+    assert!(ratio > 5.0, "without a policer the flow should far exceed 10 Mbit/s: {ratio:.2}");
 }
 
 fn stream_goodputs(report: &serde_json::Value) -> Vec<f64> {
@@ -96,11 +70,7 @@ fn stream_goodputs(report: &serde_json::Value) -> Vec<f64> {
         .as_array()
         .expect("streams")
         .iter()
-        .map(|s| {
-            s["receiver"]["bits_per_second"]
-                .as_f64()
-                .expect("receiver bps")
-        })
+        .map(|s| s["receiver"]["bits_per_second"].as_f64().expect("receiver bps"))
         .collect()
 }
 
@@ -113,10 +83,7 @@ fn two_flows_get_a_bucket_each_in_5tuple_mode() {
     println!("5tuple, 2 flows: {goodputs:?}");
     assert_eq!(goodputs.len(), 2);
     for g in goodputs {
-        assert!(
-            (0.6..HIGH).contains(&(g / CIR_BPS)),
-            "each flow near CIR: {g}"
-        );
+        assert!((0.6..HIGH).contains(&(g / CIR_BPS)), "each flow near CIR: {g}");
     }
 }
 
@@ -127,28 +94,18 @@ fn two_flows_share_a_bucket_in_dst_mode() {
     let report = bed.iperf3(8, &["-P", "2"]);
     let total: f64 = stream_goodputs(&report).iter().sum();
     println!("dst, 2 flows: total goodput/CIR {:.3}", total / CIR_BPS);
-    assert!(
-        (0.6..HIGH).contains(&(total / CIR_BPS)),
-        "together near CIR: {total}"
-    );
+    assert!((0.6..HIGH).contains(&(total / CIR_BPS)), "together near CIR: {total}");
     let flows = bed.policer_ok(&["flows", &bed.b_if, "--json"]);
     let flows: serde_json::Value = serde_json::from_str(&flows).unwrap();
     // The data flows and iperf3's control connection all go to one address: one bucket.
-    assert_eq!(
-        flows.as_array().unwrap().len(),
-        1,
-        "one bucket per destination: {flows}"
-    );
+    assert_eq!(flows.as_array().unwrap().len(), 1, "one bucket per destination: {flows}");
 }
 
 /// Mean goodput over iperf3's 1 s intervals `from..to` (seconds).
 fn interval_mean_bps(report: &serde_json::Value, from: usize, to: usize) -> f64 {
     let intervals = report["intervals"].as_array().expect("intervals");
     let window = &intervals[from..to];
-    window
-        .iter()
-        .map(|i| i["sum"]["bits_per_second"].as_f64().unwrap())
-        .sum::<f64>()
+    window.iter().map(|i| i["sum"]["bits_per_second"].as_f64().unwrap()).sum::<f64>()
         / window.len() as f64
 }
 
@@ -166,14 +123,23 @@ fn set_changes_the_rate_of_a_running_flow() {
     let before = interval_mean_bps(&report, 2, 5) / 4e6;
     let after = interval_mean_bps(&report, 8, 12) / 12e6;
     println!("set: before {before:.3} of 4mbit, after {after:.3} of 12mbit");
-    assert!(
-        (0.6..1.3).contains(&before),
-        "before set: {before:.3} of 4 Mbit/s"
-    );
-    assert!(
-        (0.6..1.3).contains(&after),
-        "after set: {after:.3} of 12 Mbit/s"
-    );
+    assert!((0.6..1.3).contains(&before), "before set: {before:.3} of 4 Mbit/s");
+    assert!((0.6..1.3).contains(&after), "after set: {after:.3} of 12 Mbit/s");
     let stats = bed.stats();
     assert_eq!(stats["profile"]["cir_bps"], 12_000_000);
+}
+
+#[test]
+fn the_delay_line_adds_the_round_trip_it_claims() {
+    let bed = Testbed::with_delay(Duration::from_millis(10));
+    let out = bed.a.exec_ok("ping", ["-c", "5", "-i", "0.2", "-W", "2", &bed.b_addr]);
+    // rtt min/avg/max/mdev = 20.1/20.3/20.6/0.1 ms
+    let avg: f64 = out
+        .rsplit("= ")
+        .next()
+        .and_then(|v| v.split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt in {out}"));
+    println!("delay line 10 ms each way: ping rtt avg {avg:.2} ms");
+    assert!((19.5..30.0).contains(&avg), "rtt {avg} ms");
 }

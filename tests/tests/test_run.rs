@@ -1,230 +1,233 @@
 //! Frames pushed through the loaded kernel program with BPF_PROG_TEST_RUN: exact colours,
 //! verdicts and counters, with no timing involved.
 
-use policer::Loaded;
+use policer::{Loaded, ProgramKind};
 use policer_common::{Profile, action, counter, key_mode};
 use policer_tests::frames::{Packet, ipv4_checksum, tcp_frame};
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
+/// Both programs, which must agree on every frame.
+const KINDS: [ProgramKind; 2] = [ProgramKind::Xdp, ProgramKind::Tc];
 
-fn load(cbs: u64, ebs: u64, key: u8) -> Loaded {
-    // 1 byte/s: no refill worth a byte within the test.
-    let profile = Profile::new(1, cbs, ebs, key, action::PASS, action::DROP).unwrap();
-    Loaded::load(&profile, 1024).expect("load the XDP program")
+/// A verdict, whichever program gave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Drop,
+}
+use Verdict::{Drop as DROP, Pass as PASS};
+
+/// PASS 2 / DROP 1; TC_ACT_OK 0 / TC_ACT_SHOT 2.
+fn verdict(kind: ProgramKind, raw: u32) -> Verdict {
+    match (kind, raw) {
+        (ProgramKind::Xdp, 2) | (ProgramKind::Tc, 0) => PASS,
+        (ProgramKind::Xdp, 1) | (ProgramKind::Tc, 2) => DROP,
+        other => panic!("unexpected verdict {other:?}"),
+    }
 }
 
-fn run(loaded: &mut Loaded, frame: &[u8]) -> u32 {
-    loaded.test_run(frame, 1).expect("BPF_PROG_TEST_RUN").0
+fn load(kind: ProgramKind, cbs: u64, ebs: u64, key: u8) -> Loaded {
+    // 1 byte/s: no refill worth a byte within the test.
+    let profile = Profile::new(1, cbs, ebs, key, action::PASS, action::DROP).unwrap();
+    Loaded::load(&profile, 1024, kind).expect("load the program")
+}
+
+fn run(loaded: &mut Loaded, frame: &[u8]) -> Verdict {
+    verdict(loaded.kind(), loaded.test_run(frame, 1).expect("BPF_PROG_TEST_RUN").0)
+}
+
+/// The verdict and the frame as the program left it.
+fn run_output(loaded: &mut Loaded, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    let (raw, out) = loaded.test_run_output(frame).expect("BPF_PROG_TEST_RUN");
+    (verdict(loaded.kind(), raw), out)
 }
 
 #[test]
 fn worked_example_of_design_section_2() {
-    let mut loaded = load(3000, 5000, key_mode::FIVE_TUPLE);
-    let frame = tcp_frame(1500, 1234, [10, 0, 0, 2]);
-    let verdicts: Vec<u32> = (0..9).map(|_| run(&mut loaded, &frame)).collect();
-    // green, green, yellow, yellow, red, yellow, red, red, red; red is dropped.
-    let (p, d) = (XDP_PASS, XDP_DROP);
-    assert_eq!(verdicts, [p, p, p, p, d, p, d, d, d]);
+    for kind in KINDS {
+        let mut loaded = load(kind, 3000, 5000, key_mode::FIVE_TUPLE);
+        let frame = tcp_frame(1500, 1234, [10, 0, 0, 2]);
+        let verdicts: Vec<Verdict> = (0..9).map(|_| run(&mut loaded, &frame)).collect();
+        // green, green, yellow, yellow, red, yellow, red, red, red; red is dropped.
+        let (p, d) = (PASS, DROP);
+        assert_eq!(verdicts, [p, p, p, p, d, p, d, d, d]);
 
-    let counters = loaded.maps.counters().unwrap();
-    let packets = |i| counters.get(i).packets;
-    assert_eq!(
-        [counter::GREEN, counter::YELLOW, counter::RED].map(packets),
-        [2, 3, 4],
-        "green, yellow, red"
-    );
-    assert_eq!(packets(counter::PASSED), 5);
-    assert_eq!(packets(counter::DROPPED), 4);
-    assert_eq!(counters.get(counter::RED).bytes, 4 * 1500);
+        let counters = loaded.maps.counters().unwrap();
+        let packets = |i| counters.get(i).packets;
+        assert_eq!(
+            [counter::GREEN, counter::YELLOW, counter::RED].map(packets),
+            [2, 3, 4],
+            "green, yellow, red"
+        );
+        assert_eq!(packets(counter::PASSED), 5);
+        assert_eq!(packets(counter::DROPPED), 4);
+        assert_eq!(counters.get(counter::RED).bytes, 4 * 1500);
 
-    let flows = loaded.maps.flows().unwrap();
-    assert_eq!(flows.len(), 1);
-    let state = flows[0].state;
-    assert_eq!(
-        (state.packets, state.red_packets, state.bytes),
-        (9, 4, 9 * 1500)
-    );
-    // -4500 bytes, plus what 1 byte/s refilled during the test (well under a byte).
-    assert!(
-        (-4500..=-4499).contains(&state.tokens_bytes()),
-        "tokens {}",
-        state.tokens_bytes()
-    );
-    assert_eq!(state.debt_bytes(), 0);
-    assert_eq!(flows[0].key.src_port, 1234);
+        let flows = loaded.maps.flows().unwrap();
+        assert_eq!(flows.len(), 1);
+        let state = flows[0].state;
+        assert_eq!((state.packets, state.red_packets, state.bytes), (9, 4, 9 * 1500));
+        // -4500 bytes, plus what 1 byte/s refilled during the test (well under a byte).
+        assert!((-4500..=-4499).contains(&state.tokens_bytes()), "tokens {}", state.tokens_bytes());
+        assert_eq!(state.debt_bytes(), 0);
+        assert_eq!(flows[0].key.src_port, 1234);
+    }
 }
 
 #[test]
 fn plain_bucket_when_ebs_is_zero() {
-    let mut loaded = load(3000, 0, key_mode::FIVE_TUPLE);
-    let frame = tcp_frame(1000, 1, [10, 0, 0, 2]);
-    let verdicts: Vec<u32> = (0..5).map(|_| run(&mut loaded, &frame)).collect();
-    assert_eq!(verdicts, [XDP_PASS, XDP_PASS, XDP_PASS, XDP_DROP, XDP_DROP]);
-    assert_eq!(
-        loaded.maps.counters().unwrap().get(counter::YELLOW).packets,
-        0
-    );
+    for kind in KINDS {
+        let mut loaded = load(kind, 3000, 0, key_mode::FIVE_TUPLE);
+        let frame = tcp_frame(1000, 1, [10, 0, 0, 2]);
+        let verdicts: Vec<Verdict> = (0..5).map(|_| run(&mut loaded, &frame)).collect();
+        assert_eq!(verdicts, [PASS, PASS, PASS, DROP, DROP]);
+        assert_eq!(loaded.maps.counters().unwrap().get(counter::YELLOW).packets, 0);
+    }
 }
 
 #[test]
 fn flows_get_their_own_bucket_or_share_one_by_key_mode() {
-    for (mode, buckets) in [
-        (key_mode::FIVE_TUPLE, 4),
-        (key_mode::SRC, 1),
-        (key_mode::DST, 2),
-    ] {
-        let mut loaded = load(10_000, 0, mode);
-        for port in [1, 2] {
-            for dst in [[10, 0, 0, 2], [10, 0, 0, 3]] {
-                assert_eq!(run(&mut loaded, &tcp_frame(1500, port, dst)), XDP_PASS);
+    for kind in KINDS {
+        for (mode, buckets) in [(key_mode::FIVE_TUPLE, 4), (key_mode::SRC, 1), (key_mode::DST, 2)] {
+            let mut loaded = load(kind, 10_000, 0, mode);
+            for port in [1, 2] {
+                for dst in [[10, 0, 0, 2], [10, 0, 0, 3]] {
+                    assert_eq!(run(&mut loaded, &tcp_frame(1500, port, dst)), PASS);
+                }
             }
+            assert_eq!(loaded.maps.flows().unwrap().len(), buckets, "key mode {mode}");
+            assert_eq!(
+                loaded.maps.counters().unwrap().get(counter::NEW_FLOWS).packets,
+                buckets as u64
+            );
         }
-        assert_eq!(
-            loaded.maps.flows().unwrap().len(),
-            buckets,
-            "key mode {mode}"
-        );
-        assert_eq!(
-            loaded
-                .maps
-                .counters()
-                .unwrap()
-                .get(counter::NEW_FLOWS)
-                .packets,
-            buckets as u64
-        );
     }
 }
 
 #[test]
 fn non_ip_and_unparsable_frames_pass_and_are_counted_apart() {
-    let mut loaded = load(3000, 0, key_mode::FIVE_TUPLE);
-    let mut arp = tcp_frame(60, 1, [10, 0, 0, 2]);
-    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
-    let mut bad_ihl = tcp_frame(60, 1, [10, 0, 0, 2]);
-    bad_ihl[14] = 0x44;
-    let truncated = &tcp_frame(60, 1, [10, 0, 0, 2])[..36];
-    for frame in [&arp[..], &bad_ihl[..], truncated] {
-        assert_eq!(run(&mut loaded, frame), XDP_PASS);
+    for kind in KINDS {
+        let mut loaded = load(kind, 3000, 0, key_mode::FIVE_TUPLE);
+        let mut arp = tcp_frame(60, 1, [10, 0, 0, 2]);
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        let mut bad_ihl = tcp_frame(60, 1, [10, 0, 0, 2]);
+        bad_ihl[14] = 0x44;
+        let truncated = &tcp_frame(60, 1, [10, 0, 0, 2])[..36];
+        for frame in [&arp[..], &bad_ihl[..], truncated] {
+            assert_eq!(run(&mut loaded, frame), PASS);
+        }
+        let counters = loaded.maps.counters().unwrap();
+        assert_eq!(counters.get(counter::NON_IP).packets, 1);
+        assert_eq!(counters.get(counter::UNPARSED).packets, 2);
+        assert_eq!(counters.get(counter::UNPARSED).bytes, 60 + 36);
+        assert_eq!(counters.get(counter::GREEN).packets, 0);
+        assert!(loaded.maps.flows().unwrap().is_empty());
     }
-    let counters = loaded.maps.counters().unwrap();
-    assert_eq!(counters.get(counter::NON_IP).packets, 1);
-    assert_eq!(counters.get(counter::UNPARSED).packets, 2);
-    assert_eq!(counters.get(counter::UNPARSED).bytes, 60 + 36);
-    assert_eq!(counters.get(counter::GREEN).packets, 0);
-    assert!(loaded.maps.flows().unwrap().is_empty());
 }
 
 /// A profile where the first frame is green and every later one red (cbs one frame, ebs 0),
 /// with `red` as the red action.
-fn load_red_action(red: u8) -> Loaded {
+fn load_red_action(kind: ProgramKind, red: u8) -> Loaded {
     let profile = Profile::new(1, 1500, 0, key_mode::FIVE_TUPLE, action::PASS, red).unwrap();
-    Loaded::load(&profile, 1024).expect("load the XDP program")
+    Loaded::load(&profile, 1024, kind).expect("load the program")
 }
 
 #[test]
 fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
-    let mut loaded = load_red_action(action::ECN);
-    let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2)
-        .tos(0x02)
-        .frame(1500);
-    assert_eq!(loaded.test_run_output(&ect0).unwrap().0, XDP_PASS, "green");
-    let (verdict, out) = loaded.test_run_output(&ect0).unwrap();
-    assert_eq!(verdict, XDP_PASS, "red, ECT: marked and passed");
-    assert_eq!(out[15] & 3, 3, "CE");
-    assert_eq!(
-        ipv4_checksum(&out[14..34]),
-        0,
-        "the IPv4 checksum still holds"
-    );
-    let changed: Vec<usize> = (0..out.len()).filter(|&i| out[i] != ect0[i]).collect();
-    assert!(
-        changed.contains(&15) && changed.iter().all(|i| [15, 24, 25].contains(i)),
-        "only the TOS byte and the checksum changed: {changed:?}"
-    );
-    let not_ect = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500);
-    assert_eq!(
-        loaded.test_run_output(&not_ect).unwrap().0,
-        XDP_DROP,
-        "red, Not-ECT: dropped"
-    );
-    let counters = loaded.maps.counters().unwrap();
-    let red = |outcome| {
-        counters
-            .get(counter::by_colour(counter::RED, outcome))
-            .packets
-    };
-    assert_eq!(
-        (red(0), red(1), red(2)),
-        (0, 1, 1),
-        "red: passed, marked, dropped"
-    );
-    assert_eq!(counters.get(counter::MARKED).packets, 1);
-    assert_eq!(counters.get(counter::PASSED).packets, 1, "the green one");
+    for kind in KINDS {
+        let mut loaded = load_red_action(kind, action::ECN);
+        let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x02).frame(1500);
+        assert_eq!(run_output(&mut loaded, &ect0).0, PASS, "green");
+        let (verdict, out) = run_output(&mut loaded, &ect0);
+        assert_eq!(verdict, PASS, "red, ECT: marked and passed");
+        assert_eq!(out[15] & 3, 3, "CE");
+        assert_eq!(ipv4_checksum(&out[14..34]), 0, "the IPv4 checksum still holds");
+        let changed: Vec<usize> = (0..out.len()).filter(|&i| out[i] != ect0[i]).collect();
+        assert!(
+            changed.contains(&15) && changed.iter().all(|i| [15, 24, 25].contains(i)),
+            "only the TOS byte and the checksum changed: {changed:?}"
+        );
+        let not_ect = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500);
+        assert_eq!(run_output(&mut loaded, &not_ect).0, DROP, "red, Not-ECT: dropped");
+        let counters = loaded.maps.counters().unwrap();
+        let red = |outcome| counters.get(counter::by_colour(counter::RED, outcome)).packets;
+        assert_eq!((red(0), red(1), red(2)), (0, 1, 1), "red: passed, marked, dropped");
+        assert_eq!(counters.get(counter::MARKED).packets, 1);
+        assert_eq!(counters.get(counter::PASSED).packets, 1, "the green one");
+    }
 }
 
 #[test]
 fn red_dscp_rewrites_ipv4_and_ipv6() {
-    let mut loaded = load_red_action(action::dscp(10));
-    let v4 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2)
-        .tos(0x01)
-        .frame(1500);
-    loaded.test_run_output(&v4).unwrap();
-    let (verdict, out) = loaded.test_run_output(&v4).unwrap();
-    assert_eq!(verdict, XDP_PASS);
-    assert_eq!(out[15], (10 << 2) | 1, "DSCP 10, ECN kept");
-    assert_eq!(ipv4_checksum(&out[14..34]), 0);
-    let v6 = Packet::udp("2001:db8::1", "2001:db8::2", 1, 2)
-        .tos(0xb9)
-        .frame(1500);
-    loaded.test_run_output(&v6).unwrap();
-    let (_, out) = loaded.test_run_output(&v6).unwrap();
-    assert_eq!(out[14] >> 4, 6);
-    assert_eq!(((out[14] & 0x0f) << 4) | (out[15] >> 4), (10 << 2) | 1);
+    for kind in KINDS {
+        let mut loaded = load_red_action(kind, action::dscp(10));
+        let v4 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x01).frame(1500);
+        run_output(&mut loaded, &v4);
+        let (verdict, out) = run_output(&mut loaded, &v4);
+        assert_eq!(verdict, PASS);
+        assert_eq!(out[15], (10 << 2) | 1, "DSCP 10, ECN kept");
+        assert_eq!(ipv4_checksum(&out[14..34]), 0);
+        let v6 = Packet::udp("2001:db8::1", "2001:db8::2", 1, 2).tos(0xb9).frame(1500);
+        run_output(&mut loaded, &v6);
+        let (_, out) = run_output(&mut loaded, &v6);
+        assert_eq!(out[14] >> 4, 6);
+        assert_eq!(((out[14] & 0x0f) << 4) | (out[15] >> 4), (10 << 2) | 1);
+    }
 }
 
 #[test]
 fn ipv6_extension_headers_and_icmp_are_keyed_by_the_stated_rules() {
-    let mut loaded = load(1 << 20, 0, key_mode::FIVE_TUPLE);
-    // UDP behind hop-by-hop and destination-options headers: keyed with its ports.
-    let mut f = Packet::udp("2001:db8::1", "2001:db8::2", 4000, 53).frame(200);
-    let payload_at = 14 + 40;
-    f[20] = 0; // next header: hop-by-hop
-    let ext = [60u8, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0];
-    f.splice(payload_at..payload_at, ext);
-    assert_eq!(run(&mut loaded, &f), XDP_PASS);
-    // Seven destination-options headers: past the limit, keyed without ports, counted.
-    let mut long = Packet::udp("2001:db8::1", "2001:db8::3", 1, 2).frame(200);
-    long[20] = 60;
-    // Inserted at the same place, so the first inserted ends last in the chain.
-    for i in 0..7 {
-        let next = if i == 0 { 17 } else { 60 };
-        long.splice(payload_at..payload_at, [next, 0, 0, 0, 0, 0, 0, 0]);
-    }
-    assert_eq!(run(&mut loaded, &long), XDP_PASS);
-    // An ICMP echo request: keyed by type (8) and identifier (0x0102).
-    let mut ping = Packet::udp("10.0.0.1", "10.0.0.9", 0, 0).frame(98);
-    ping[23] = 1;
-    ping[34..42].copy_from_slice(&[8, 0, 0, 0, 1, 2, 0, 1]);
-    assert_eq!(run(&mut loaded, &ping), XDP_PASS);
+    for kind in KINDS {
+        let mut loaded = load(kind, 1 << 20, 0, key_mode::FIVE_TUPLE);
+        // UDP behind hop-by-hop and destination-options headers: keyed with its ports.
+        let mut f = Packet::udp("2001:db8::1", "2001:db8::2", 4000, 53).frame(200);
+        let payload_at = 14 + 40;
+        f[20] = 0; // next header: hop-by-hop
+        let ext = [60u8, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0];
+        f.splice(payload_at..payload_at, ext);
+        assert_eq!(run(&mut loaded, &f), PASS);
+        // Seven destination-options headers: past the limit, keyed without ports, counted.
+        let mut long = Packet::udp("2001:db8::1", "2001:db8::3", 1, 2).frame(200);
+        long[20] = 60;
+        // Inserted at the same place, so the first inserted ends last in the chain.
+        for i in 0..7 {
+            let next = if i == 0 { 17 } else { 60 };
+            long.splice(payload_at..payload_at, [next, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(run(&mut loaded, &long), PASS);
+        // An ICMP echo request: keyed by type (8) and identifier (0x0102).
+        let mut ping = Packet::udp("10.0.0.1", "10.0.0.9", 0, 0).frame(98);
+        ping[23] = 1;
+        ping[34..42].copy_from_slice(&[8, 0, 0, 0, 1, 2, 0, 1]);
+        assert_eq!(run(&mut loaded, &ping), PASS);
 
-    let mut keys: Vec<_> = loaded
-        .maps
-        .flows()
-        .unwrap()
-        .iter()
-        .map(|f| policer::keys::describe(&f.key))
-        .collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "icmp 10.0.0.1:258 > 10.0.0.9:8",
-            "proto60 [2001:db8::1] > [2001:db8::3]",
-            "udp [2001:db8::1]:4000 > [2001:db8::2]:53",
-        ]
-    );
+        let mut keys: Vec<_> =
+            loaded.maps.flows().unwrap().iter().map(|f| policer::keys::describe(&f.key)).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "icmp 10.0.0.1:258 > 10.0.0.9:8",
+                "proto60 [2001:db8::1] > [2001:db8::3]",
+                "udp [2001:db8::1]:4000 > [2001:db8::2]:53",
+            ]
+        );
+        let counters = loaded.maps.counters().unwrap();
+        assert_eq!(counters.get(counter::EXT_CHAIN_TOO_LONG).packets, 1);
+    }
+}
+
+#[test]
+fn a_gso_packet_is_charged_the_headers_of_every_segment() {
+    // A TCP superpacket of 3 segments of 1000 bytes: 54 bytes of headers (Ethernet, IPv4,
+    // TCP) + 3000 of payload in the skb, 3 x 1054 bytes on the wire.
+    let mut loaded = load(ProgramKind::Tc, 1 << 20, 0, key_mode::FIVE_TUPLE);
+    let frame = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(54 + 3000);
+    let (raw, _) = loaded.test_run_segments(&frame, 3, 1000).unwrap();
+    assert_eq!(verdict(ProgramKind::Tc, raw), PASS);
     let counters = loaded.maps.counters().unwrap();
-    assert_eq!(counters.get(counter::EXT_CHAIN_TOO_LONG).packets, 1);
+    assert_eq!(counters.get(counter::GREEN).bytes, 3 * 1054);
+    // A packet that is not segmented is charged its length.
+    loaded.test_run_segments(&frame, 1, 0).unwrap();
+    let counters = loaded.maps.counters().unwrap();
+    assert_eq!(counters.get(counter::GREEN).bytes, 3 * 1054 + 3054);
 }

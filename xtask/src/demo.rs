@@ -21,29 +21,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // The demo makes network namespaces and loads eBPF.
     policer::pins::require_root("cargo xtask demo")?;
     let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "policer",
-            "--bin",
-            "policer",
-        ])
+        .args(["build", "--quiet", "--package", "policer", "--bin", "policer"])
         .status()
         .context("building policer")?;
     ensure!(status.success(), "building policer failed");
 
     // Everything below lives in two namespaces that are removed when `bed` drops.
     let bed = Testbed::new();
-    println!(
-        "testbed: {} ({}) -> {} ({})",
-        bed.a.name, bed.a_addr, bed.b.name, bed.b_addr
-    );
+    println!("testbed: {} ({}) -> {} ({})", bed.a.name, bed.a_addr, bed.b.name, bed.b_addr);
 
-    println!(
-        "\n1. {} s of TCP ({}) without a policer",
-        args.seconds, args.cc
-    );
+    println!("\n1. {} s of TCP ({}) without a policer", args.seconds, args.cc);
     let free = Testbed::goodput_bps(&bed.iperf3(args.seconds, &["-C", &args.cc]));
     println!("   goodput {:.1} Mbit/s", free / 1e6);
 
@@ -55,10 +42,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("\n3. policer stats {}", bed.b_if);
     print!("{}", indent(&bed.policer_ok(&["stats", &bed.b_if])));
     println!("\n4. policer flows {} --top 3", bed.b_if);
-    print!(
-        "{}",
-        indent(&bed.policer_ok(&["flows", &bed.b_if, "--top", "3"]))
-    );
+    print!("{}", indent(&bed.policer_ok(&["flows", &bed.b_if, "--top", "3"])));
 
     println!(
         "\nwithout policer {:.1} Mbit/s, with policer at {} {:.2} Mbit/s",

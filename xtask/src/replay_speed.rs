@@ -36,21 +36,11 @@ const SNAP: usize = 64;
 
 pub fn run(args: &ReplaySpeedArgs) -> anyhow::Result<()> {
     let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--package",
-            "policer",
-            "--bin",
-            "policer",
-        ])
+        .args(["build", "--quiet", "--release", "--package", "policer", "--bin", "policer"])
         .status()
         .context("building policer (release)")?;
     ensure!(status.success(), "building policer failed");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     let policer = root.join("target/release/policer");
     let capture = root.join("target/replay-speed.pcap");
     write_capture(&capture, args.packets, args.flows)?;
@@ -80,9 +70,8 @@ pub fn run(args: &ReplaySpeedArgs) -> anyhow::Result<()> {
          | `cat` the capture (I/O floor) | {read:.3} s | {read_pps:.1} M |\n\
          | `policer simulate` | {replay:.3} s | **{pps:.1} M** |\n\n\
          Replay takes {ratio:.1}x the time of reading the file.\n",
-        machine = sh("uname -m && nproc | sed 's/$/ cores/'")
-            .replace('\n', ", ")
-            .trim_end_matches(", "),
+        machine =
+            sh("uname -m && nproc | sed 's/$/ cores/'").replace('\n', ", ").trim_end_matches(", "),
         kernel = sh("uname -r").trim(),
         commit = sh("git rev-parse --short HEAD").trim(),
         date = sh("date -u +%Y-%m-%d").trim(),
@@ -105,10 +94,7 @@ pub fn run(args: &ReplaySpeedArgs) -> anyhow::Result<()> {
 }
 
 fn write_capture(path: &Path, packets: u64, flows: u16) -> anyhow::Result<()> {
-    let header = PcapHeader {
-        ts_resolution: TsResolution::NanoSecond,
-        ..PcapHeader::default()
-    };
+    let header = PcapHeader { ts_resolution: TsResolution::NanoSecond, ..PcapHeader::default() };
     let file = std::io::BufWriter::new(fs::File::create(path)?);
     let mut writer = PcapWriter::with_header(file, header)?;
     let frames: Vec<Vec<u8>> = (0..flows)
@@ -136,9 +122,7 @@ fn median(
     mut f: impl FnMut() -> anyhow::Result<Duration>,
 ) -> anyhow::Result<Duration> {
     f()?; // warm-up: brings the file into the page cache
-    let mut times = (0..repeats.max(1))
-        .map(|_| f())
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut times = (0..repeats.max(1)).map(|_| f()).collect::<anyhow::Result<Vec<_>>>()?;
     times.sort();
     Ok(times[times.len() / 2])
 }

@@ -16,15 +16,7 @@ const MS: u64 = 1_000_000;
 const YEAR_NS: u64 = 365 * 24 * 3600 * NS;
 
 fn profile(cir: u64, cbs: u64, ebs: u64) -> Profile {
-    Profile::new(
-        cir,
-        cbs,
-        ebs,
-        key_mode::FIVE_TUPLE,
-        action::PASS,
-        action::DROP,
-    )
-    .unwrap()
+    Profile::new(cir, cbs, ebs, key_mode::FIVE_TUPLE, action::PASS, action::DROP).unwrap()
 }
 
 /// `bytes` in nano-bytes, the unit of `FlowState::tokens` and `debt`.
@@ -43,14 +35,7 @@ fn burst(p: &Profile, state: &mut FlowState, count: usize, len: u32, now_ns: u64
 
 #[test]
 fn profile_new_refuses_a_zero_rate() {
-    let r = Profile::new(
-        0,
-        1000,
-        1000,
-        key_mode::FIVE_TUPLE,
-        action::PASS,
-        action::DROP,
-    );
+    let r = Profile::new(0, 1000, 1000, key_mode::FIVE_TUPLE, action::PASS, action::DROP);
     assert_eq!(r, Err(ProfileError::ZeroRate));
 }
 
@@ -60,61 +45,27 @@ fn profile_new_refuses_a_rate_above_1_tbit() {
     assert!(max.is_ok());
     let r = Profile::new(MAX_CIR_BYTES_PER_SEC + 1, 0, 0, 0, 0, 1);
     assert_eq!(r, Err(ProfileError::RateTooHigh));
-    assert_eq!(
-        Profile::new(u64::MAX, 0, 0, 0, 0, 1),
-        Err(ProfileError::RateTooHigh)
-    );
+    assert_eq!(Profile::new(u64::MAX, 0, 0, 0, 0, 1), Err(ProfileError::RateTooHigh));
 }
 
 #[test]
 fn profile_new_refuses_bursts_above_4_gib() {
     assert!(Profile::new(1, MAX_BURST_BYTES, MAX_BURST_BYTES, 0, 0, 1).is_ok());
     let too_big = MAX_BURST_BYTES + 1;
-    assert_eq!(
-        Profile::new(1, too_big, 0, 0, 0, 1),
-        Err(ProfileError::BurstTooLarge)
-    );
-    assert_eq!(
-        Profile::new(1, 0, too_big, 0, 0, 1),
-        Err(ProfileError::BurstTooLarge)
-    );
-    assert_eq!(
-        Profile::new(1, u64::MAX, u64::MAX, 0, 0, 1),
-        Err(ProfileError::BurstTooLarge)
-    );
+    assert_eq!(Profile::new(1, too_big, 0, 0, 0, 1), Err(ProfileError::BurstTooLarge));
+    assert_eq!(Profile::new(1, 0, too_big, 0, 0, 1), Err(ProfileError::BurstTooLarge));
+    assert_eq!(Profile::new(1, u64::MAX, u64::MAX, 0, 0, 1), Err(ProfileError::BurstTooLarge));
 }
 
 #[test]
 fn profile_new_refuses_bad_key_mode_and_actions() {
-    assert_eq!(
-        Profile::new(1, 0, 0, key_mode::DST + 1, 0, 1),
-        Err(ProfileError::BadKeyMode)
-    );
+    assert_eq!(Profile::new(1, 0, 0, key_mode::DST + 1, 0, 1), Err(ProfileError::BadKeyMode));
     // Between ECN and the DSCP range, and past DSCP 63: not actions.
-    for bad in [
-        action::ECN + 1,
-        action::DSCP_BASE - 1,
-        action::DSCP_BASE + 64,
-        u8::MAX,
-    ] {
-        assert_eq!(
-            Profile::new(1, 0, 0, 0, bad, 1),
-            Err(ProfileError::BadAction),
-            "{bad}"
-        );
-        assert_eq!(
-            Profile::new(1, 0, 0, 0, 0, bad),
-            Err(ProfileError::BadAction),
-            "{bad}"
-        );
+    for bad in [action::ECN + 1, action::DSCP_BASE - 1, action::DSCP_BASE + 64, u8::MAX] {
+        assert_eq!(Profile::new(1, 0, 0, 0, bad, 1), Err(ProfileError::BadAction), "{bad}");
+        assert_eq!(Profile::new(1, 0, 0, 0, 0, bad), Err(ProfileError::BadAction), "{bad}");
     }
-    for good in [
-        action::PASS,
-        action::DROP,
-        action::ECN,
-        action::dscp(0),
-        action::dscp(63),
-    ] {
+    for good in [action::PASS, action::DROP, action::ECN, action::dscp(0), action::dscp(63)] {
         assert!(Profile::new(1, 0, 0, 0, good, good).is_ok(), "{good}");
     }
 }
@@ -126,10 +77,7 @@ fn profile_new_computes_fill_ns_rounded_up() {
     // 1 byte at 3 B/s: 333_333_333.3 ns, rounded up.
     assert_eq!(profile(3, 1, 0).fill_ns, 333_333_334);
     // The largest span at the smallest rate: 2^33 bytes at 1 B/s.
-    assert_eq!(
-        profile(1, MAX_BURST_BYTES, MAX_BURST_BYTES).fill_ns,
-        2 * MAX_BURST_BYTES * NS
-    );
+    assert_eq!(profile(1, MAX_BURST_BYTES, MAX_BURST_BYTES).fill_ns, 2 * MAX_BURST_BYTES * NS);
 }
 
 #[test]
@@ -248,10 +196,7 @@ fn yellow_takes_len_tokens_and_adds_the_actual_debt() {
 fn red_takes_no_tokens_and_resets_the_debt() {
     let p = profile(1000, 3000, 5000);
     let mut s = new_flow(&p, 0);
-    assert_eq!(
-        burst(&p, &mut s, 4, 1500, 0),
-        [Green, Green, Yellow, Yellow]
-    );
+    assert_eq!(burst(&p, &mut s, 4, 1500, 0), [Green, Green, Yellow, Yellow]);
     assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-3000, 4500));
     // a = 4500, debt + a = 9000 >= 5000.
     assert_eq!(police(&p, &mut s, 1500, 0), Red);
@@ -311,10 +256,7 @@ fn debt_does_not_decay_with_time() {
     assert_eq!(police(&p, &mut s, 0, later), Green);
     assert_eq!((s.tokens_bytes(), s.debt_bytes()), (3000, 1500));
     // So the second borrow is red (1500 + 3000 >= 5000); from zero debt it would be yellow.
-    assert_eq!(
-        burst(&p, &mut s, 4, 1500, later),
-        [Green, Green, Yellow, Red]
-    );
+    assert_eq!(burst(&p, &mut s, 4, 1500, later), [Green, Green, Yellow, Red]);
 }
 
 #[test]
@@ -338,11 +280,7 @@ fn worked_example_of_design_section_2() {
     for (i, &(colour, tokens, debt)) in expected.iter().enumerate() {
         let before = s.tokens_bytes();
         assert_eq!(police(&p, &mut s, 1500, 7), colour, "frame {i}");
-        assert_eq!(
-            s.tokens_bytes(),
-            tokens,
-            "tokens after frame {i} (before: {before})"
-        );
+        assert_eq!(s.tokens_bytes(), tokens, "tokens after frame {i} (before: {before})");
         assert_eq!(s.debt_bytes(), debt, "debt after frame {i}");
         assert_eq!(s.tokens % NS as i64, 0);
         assert_eq!(s.debt % NS, 0);
@@ -443,11 +381,7 @@ struct Model {
 
 impl Model {
     fn new(p: &Profile, now_ns: u64) -> Model {
-        Model {
-            tokens: p.cbs_bytes as i128 * NS as i128,
-            debt: 0,
-            last_ns: now_ns,
-        }
+        Model { tokens: p.cbs_bytes as i128 * NS as i128, debt: 0, last_ns: now_ns }
     }
 
     fn police(&mut self, p: &Profile, len: u32, now_ns: u64) -> Colour {
@@ -509,12 +443,7 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
         prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
         prop_assert_eq!(s.debt, 0);
     } else {
-        prop_assert!(
-            s.tokens as i128 > -ebs,
-            "tokens {} <= -ebs {}",
-            s.tokens,
-            -ebs
-        );
+        prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
         prop_assert!((s.debt as i128) < ebs, "debt {} >= ebs {}", s.debt, ebs);
     }
     Ok(())
@@ -533,13 +462,7 @@ fn frame_len() -> impl Strategy<Value = u32> {
 /// from about a quarter to twice `cir`, starting at a random time.
 fn everyday_run(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32)>)> {
     let ebs_max = if ebs_zero { 0 } else { 60_000 };
-    (
-        1_000u64..=100_000_000,
-        0u64..=30_000,
-        0u64..=ebs_max,
-        1u64..=8,
-        0u64..=u64::MAX / 2,
-    )
+    (1_000u64..=100_000_000, 0u64..=30_000, 0u64..=ebs_max, 1u64..=8, 0u64..=u64::MAX / 2)
         .prop_flat_map(|(cir, cbs, ebs, load, start)| {
             // The time `cir` takes to earn a 1500-byte frame, times load / 4 at most per gap.
             let max_gap = 1500 * NS / cir * load / 4;

@@ -8,12 +8,8 @@ use std::{vec, vec::Vec};
 
 const SRC4: [u8; 4] = [192, 0, 2, 1];
 const DST4: [u8; 4] = [198, 51, 100, 7];
-const SRC6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
-];
-const DST6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34,
-];
+const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01];
+const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
 // Byte-asymmetric ports, so that a byte-order mistake shows.
 const SPORT: u16 = 0x1234;
 const DPORT: u16 = 0xabcd;
@@ -101,47 +97,24 @@ fn frame(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn key4(proto: u8, src_port: u16, dst_port: u16) -> FlowKey {
-    let mut key = FlowKey {
-        proto,
-        family: family::IPV4,
-        src_port,
-        dst_port,
-        ..FlowKey::default()
-    };
+    let mut key = FlowKey { proto, family: family::IPV4, src_port, dst_port, ..FlowKey::default() };
     key.src[..4].copy_from_slice(&SRC4);
     key.dst[..4].copy_from_slice(&DST4);
     key
 }
 
 fn key6(proto: u8, src_port: u16, dst_port: u16) -> FlowKey {
-    FlowKey {
-        src: SRC6,
-        dst: DST6,
-        src_port,
-        dst_port,
-        proto,
-        family: family::IPV6,
-        _pad: [0; 2],
-    }
+    FlowKey { src: SRC6, dst: DST6, src_port, dst_port, proto, family: family::IPV6, _pad: [0; 2] }
 }
 
 fn ipv4_tcp_frame() -> Vec<u8> {
-    frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv4(5, DF, IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ])
+    frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, DF, IPPROTO_TCP), &tcp(SPORT, DPORT)])
 }
 
 /// Every cut of `f` shorter than `complete` is Malformed; every longer one parses as `whole`.
 fn assert_truncations(f: &[u8], complete: usize, whole: Parsed) {
     for len in 0..complete {
-        assert_eq!(
-            parse(&f[..len]),
-            Parsed::Malformed,
-            "cut at {len} of {}",
-            f.len()
-        );
+        assert_eq!(parse(&f[..len]), Parsed::Malformed, "cut at {len} of {}", f.len());
     }
     for len in complete..=f.len() {
         assert_eq!(parse(&f[..len]), whole, "cut at {len} of {}", f.len());
@@ -154,98 +127,59 @@ fn assert_truncations(f: &[u8], complete: usize, whole: Parsed) {
 
 #[test]
 fn ipv4_tcp() {
-    assert_eq!(
-        parse(&ipv4_tcp_frame()[..]),
-        Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT))
-    );
+    assert_eq!(parse(&ipv4_tcp_frame()[..]), Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)));
 }
 
 #[test]
 fn ipv4_udp() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv4(5, 0, IPPROTO_UDP),
-        &udp(53, 40_000),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP), &udp(53, 40_000)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_UDP, 53, 40_000)));
 }
 
 #[test]
 fn ipv6_tcp() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_TCP, SPORT, DPORT)));
 }
 
 #[test]
 fn ipv6_udp() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_UDP), &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
 }
 
 #[test]
 fn ports_are_in_host_order() {
-    let Parsed::Flow(key) = parse(&ipv4_tcp_frame()[..]) else {
-        panic!("not a flow")
-    };
+    let Parsed::Flow(key) = parse(&ipv4_tcp_frame()[..]) else { panic!("not a flow") };
     assert_eq!((key.src_port, key.dst_port), (0x1234, 0xabcd));
 }
 
 #[test]
 fn single_vlan_tag() {
-    let f = frame(&[
-        &ethernet(&[ETH_P_8021Q], ETH_P_IP),
-        &ipv4(5, 0, IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f =
+        frame(&[&ethernet(&[ETH_P_8021Q], ETH_P_IP), &ipv4(5, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)));
-    let f = frame(&[
-        &ethernet(&[ETH_P_8021AD], ETH_P_IPV6),
-        &ipv6(IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
+    let f =
+        frame(&[&ethernet(&[ETH_P_8021AD], ETH_P_IPV6), &ipv6(IPPROTO_UDP), &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
 }
 
 #[test]
 fn qinq_two_tags() {
     let tags = [ETH_P_8021AD, ETH_P_8021Q];
-    let f = frame(&[
-        &ethernet(&tags, ETH_P_IP),
-        &ipv4(5, 0, IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&tags, ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP), &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_UDP, SPORT, DPORT)));
     // Two 802.1Q tags (old-style QinQ) too.
     let tags = [ETH_P_8021Q, ETH_P_8021Q];
-    let f = frame(&[
-        &ethernet(&tags, ETH_P_IPV6),
-        &ipv6(IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&tags, ETH_P_IPV6), &ipv6(IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_TCP, SPORT, DPORT)));
 }
 
 #[test]
 fn ipv4_options_are_skipped_for_every_ihl() {
     for ihl in 6..=15 {
-        let f = frame(&[
-            &ethernet(&[], ETH_P_IP),
-            &ipv4(ihl, 0, IPPROTO_TCP),
-            &tcp(SPORT, DPORT),
-        ]);
-        assert_eq!(
-            parse(&f[..]),
-            Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)),
-            "ihl {ihl}"
-        );
+        let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(ihl, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
+        assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)), "ihl {ihl}");
     }
 }
 
@@ -257,11 +191,7 @@ fn icmp_is_keyed_by_type_and_echo_identifier() {
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_ICMP, 1, 8)));
     // Destination unreachable: the type only.
     let unreachable = [3, 1, 0, 0, 0, 0, 0, 0];
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv4(5, 0, IPPROTO_ICMP),
-        &unreachable,
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_ICMP), &unreachable]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_ICMP, 0, 3)));
     // Cut before the type, or inside an echo's identifier: Malformed.
     assert_eq!(parse(&f[..14 + 20]), Parsed::Malformed);
@@ -270,10 +200,7 @@ fn icmp_is_keyed_by_type_and_echo_identifier() {
     // ICMPv6 echo reply (129).
     let echo6 = [129, 0, 0, 0, 0x0a, 0x0b, 0, 1];
     let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_ICMPV6), &echo6]);
-    assert_eq!(
-        parse(&f[..]),
-        Parsed::Flow(key6(IPPROTO_ICMPV6, 0x0a0b, 129))
-    );
+    assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_ICMPV6, 0x0a0b, 129)));
 }
 
 #[test]
@@ -286,11 +213,7 @@ fn ipv4_fragments_have_no_ports() {
             &ipv4(5, flags_offset, IPPROTO_UDP),
             &udp(SPORT, DPORT),
         ]);
-        assert_eq!(
-            parse(&f[..]),
-            Parsed::Flow(key4(IPPROTO_UDP, 0, 0)),
-            "{flags_offset:#06x}"
-        );
+        assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_UDP, 0, 0)), "{flags_offset:#06x}");
         // A later fragment need not carry a transport header.
         assert_eq!(parse(&f[..14 + 20]), Parsed::Flow(key4(IPPROTO_UDP, 0, 0)));
     }
@@ -298,28 +221,16 @@ fn ipv4_fragments_have_no_ports() {
 
 #[test]
 fn ipv4_dont_fragment_alone_is_not_a_fragment() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv4(5, DF, IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, DF, IPPROTO_UDP), &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_UDP, SPORT, DPORT)));
     // The reserved (evil) bit is not a fragment flag either.
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv4(5, 0x8000, IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0x8000, IPPROTO_UDP), &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key4(IPPROTO_UDP, SPORT, DPORT)));
 }
 
 #[test]
 fn ipv6_other_next_headers_have_no_ports() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(IPPROTO_GRE),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_GRE), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_GRE, 0, 0)));
     assert_eq!(parse(&f[..14 + 40]), Parsed::Flow(key6(IPPROTO_GRE, 0, 0)));
 }
@@ -347,20 +258,11 @@ fn ipv6_extension_headers_are_walked_to_the_ports() {
     // AH counts its length in 4-byte units, plus 2: len 1 is 12 bytes.
     let mut ah = vec![IPPROTO_UDP, 1];
     ah.resize(12, 0);
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(51),
-        &ah,
-        &udp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(51), &ah, &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
     // An atomic fragment header (offset 0, no M flag) is walked like the others.
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(44),
-        &ext(IPPROTO_UDP, 0),
-        &udp(SPORT, DPORT),
-    ]);
+    let f =
+        frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(44), &ext(IPPROTO_UDP, 0), &udp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
 }
 
@@ -370,17 +272,8 @@ fn ipv6_fragments_have_no_ports() {
         let mut fh = ext(IPPROTO_UDP, 0);
         fh[1] = 0;
         fh[2..4].copy_from_slice(&frag.to_be_bytes());
-        let f = frame(&[
-            &ethernet(&[], ETH_P_IPV6),
-            &ipv6(44),
-            &fh,
-            &udp(SPORT, DPORT),
-        ]);
-        assert_eq!(
-            parse(&f[..]),
-            Parsed::Flow(key6(IPPROTO_UDP, 0, 0)),
-            "{frag:#x}"
-        );
+        let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(44), &fh, &udp(SPORT, DPORT)]);
+        assert_eq!(parse(&f[..]), Parsed::Flow(key6(IPPROTO_UDP, 0, 0)), "{frag:#x}");
     }
 }
 
@@ -406,12 +299,8 @@ fn ipv6_chains_longer_than_the_limit_are_keyed_without_ports_and_flagged() {
 
 #[test]
 fn a_cut_extension_header_is_malformed() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(0),
-        &ext(IPPROTO_TCP, 1),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f =
+        frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(0), &ext(IPPROTO_TCP, 1), &tcp(SPORT, DPORT)]);
     for len in 14 + 40..14 + 40 + 16 + 4 {
         assert_eq!(parse(&f[..len]), Parsed::Malformed, "cut at {len}");
     }
@@ -419,20 +308,12 @@ fn a_cut_extension_header_is_malformed() {
 
 #[test]
 fn layout_gives_the_ip_offset_and_the_headers_every_segment_repeats() {
-    let f = frame(&[
-        &ethernet(&[0x8100], ETH_P_IP),
-        &ipv4(6, 0, IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[0x8100], ETH_P_IP), &ipv4(6, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     let (_, layout) = parse_with_layout(&f[..]);
     assert_eq!(layout.l3_offset, 18);
     // 18 + 24 + TCP data offset 5 words.
     assert_eq!(layout.headers_len, 18 + 24 + 20);
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_UDP), &udp(SPORT, DPORT)]);
     assert_eq!(parse_with_layout(&f[..]).1.headers_len, 14 + 40 + 8);
     let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_GRE)]);
     assert_eq!(parse_with_layout(&f[..]).1.headers_len, 0);
@@ -463,11 +344,7 @@ fn arp_is_not_ip() {
 #[test]
 fn third_vlan_tag_is_not_ip() {
     let tags = [ETH_P_8021AD, ETH_P_8021Q, ETH_P_8021Q];
-    let f = frame(&[
-        &ethernet(&tags, ETH_P_IP),
-        &ipv4(5, 0, IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&tags, ETH_P_IP), &ipv4(5, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::NonIp);
 }
 
@@ -479,51 +356,24 @@ fn third_vlan_tag_is_not_ip() {
 fn every_truncation_of_ipv4_tcp_before_the_ports_end_is_malformed() {
     // Cut inside the MACs or ethertype (0..14), the IP header (14..34) or the ports (34..38).
     let f = ipv4_tcp_frame();
-    assert_truncations(
-        &f,
-        14 + 20 + 4,
-        Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)),
-    );
+    assert_truncations(&f, 14 + 20 + 4, Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)));
 }
 
 #[test]
 fn every_truncation_of_tagged_frames_before_the_ports_end_is_malformed() {
-    let f = frame(&[
-        &ethernet(&[ETH_P_8021Q], ETH_P_IP),
-        &ipv4(5, 0, IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
-    assert_truncations(
-        &f,
-        18 + 20 + 4,
-        Parsed::Flow(key4(IPPROTO_UDP, SPORT, DPORT)),
-    );
+    let f =
+        frame(&[&ethernet(&[ETH_P_8021Q], ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP), &udp(SPORT, DPORT)]);
+    assert_truncations(&f, 18 + 20 + 4, Parsed::Flow(key4(IPPROTO_UDP, SPORT, DPORT)));
     let tags = [ETH_P_8021AD, ETH_P_8021Q];
-    let f = frame(&[
-        &ethernet(&tags, ETH_P_IPV6),
-        &ipv6(IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
-    assert_truncations(
-        &f,
-        22 + 40 + 4,
-        Parsed::Flow(key6(IPPROTO_TCP, SPORT, DPORT)),
-    );
+    let f = frame(&[&ethernet(&tags, ETH_P_IPV6), &ipv6(IPPROTO_TCP), &tcp(SPORT, DPORT)]);
+    assert_truncations(&f, 22 + 40 + 4, Parsed::Flow(key6(IPPROTO_TCP, SPORT, DPORT)));
 }
 
 #[test]
 fn every_truncation_of_ipv4_options_is_malformed() {
     // ihl 7: 8 bytes of options between the fixed header and the ports.
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv4(7, 0, IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
-    assert_truncations(
-        &f,
-        14 + 28 + 4,
-        Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)),
-    );
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(7, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
+    assert_truncations(&f, 14 + 28 + 4, Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)));
     // Without ports (GRE), the options must still all be there.
     let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(7, 0, IPPROTO_GRE)]);
     assert_truncations(&f, 14 + 28, Parsed::Flow(key4(IPPROTO_GRE, 0, 0)));
@@ -531,16 +381,8 @@ fn every_truncation_of_ipv4_options_is_malformed() {
 
 #[test]
 fn every_truncation_of_ipv6_is_malformed() {
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv6(IPPROTO_UDP),
-        &udp(SPORT, DPORT),
-    ]);
-    assert_truncations(
-        &f,
-        14 + 40 + 4,
-        Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)),
-    );
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_UDP), &udp(SPORT, DPORT)]);
+    assert_truncations(&f, 14 + 40 + 4, Parsed::Flow(key6(IPPROTO_UDP, SPORT, DPORT)));
     // No ports: the 40-byte header must still be whole.
     let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_GRE)]);
     assert_truncations(&f, 14 + 40, Parsed::Flow(key6(IPPROTO_GRE, 0, 0)));
@@ -549,11 +391,7 @@ fn every_truncation_of_ipv6_is_malformed() {
 #[test]
 fn ihl_below_5_is_malformed() {
     for ihl in 0..5 {
-        let f = frame(&[
-            &ethernet(&[], ETH_P_IP),
-            &ipv4(ihl, 0, IPPROTO_TCP),
-            &tcp(SPORT, DPORT),
-        ]);
+        let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(ihl, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
         assert_eq!(parse(&f[..]), Parsed::Malformed, "ihl {ihl}");
     }
 }
@@ -575,11 +413,7 @@ fn ihl_pointing_past_the_end_is_malformed() {
 #[test]
 fn wrong_ip_version_is_malformed() {
     // An IPv6 header behind the IPv4 ethertype, and the other way round.
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IP),
-        &ipv6(IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv6(IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Malformed);
     let f = frame(&[
         &ethernet(&[], ETH_P_IP),
@@ -587,11 +421,7 @@ fn wrong_ip_version_is_malformed() {
         &tcp(SPORT, DPORT),
     ]);
     assert_eq!(parse(&f[..]), Parsed::Malformed);
-    let f = frame(&[
-        &ethernet(&[], ETH_P_IPV6),
-        &ipv4(5, 0, IPPROTO_TCP),
-        &tcp(SPORT, DPORT),
-    ]);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv4(5, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
     assert_eq!(parse(&f[..]), Parsed::Malformed);
     for version in [0, 5, 15] {
         let f = frame(&[
@@ -631,40 +461,23 @@ fn byte_slice_reads_are_bounds_checked() {
 
 #[test]
 fn for_mode_src_keeps_only_the_source_address_and_family() {
-    for full in [
-        key4(IPPROTO_TCP, SPORT, DPORT),
-        key6(IPPROTO_UDP, SPORT, DPORT),
-    ] {
-        let expected = FlowKey {
-            src: full.src,
-            family: full.family,
-            ..FlowKey::default()
-        };
+    for full in [key4(IPPROTO_TCP, SPORT, DPORT), key6(IPPROTO_UDP, SPORT, DPORT)] {
+        let expected = FlowKey { src: full.src, family: full.family, ..FlowKey::default() };
         assert_eq!(full.for_mode(key_mode::SRC), expected);
     }
 }
 
 #[test]
 fn for_mode_dst_keeps_only_the_destination_address_and_family() {
-    for full in [
-        key4(IPPROTO_TCP, SPORT, DPORT),
-        key6(IPPROTO_UDP, SPORT, DPORT),
-    ] {
-        let expected = FlowKey {
-            dst: full.dst,
-            family: full.family,
-            ..FlowKey::default()
-        };
+    for full in [key4(IPPROTO_TCP, SPORT, DPORT), key6(IPPROTO_UDP, SPORT, DPORT)] {
+        let expected = FlowKey { dst: full.dst, family: full.family, ..FlowKey::default() };
         assert_eq!(full.for_mode(key_mode::DST), expected);
     }
 }
 
 #[test]
 fn for_mode_five_tuple_keeps_everything() {
-    for full in [
-        key4(IPPROTO_TCP, SPORT, DPORT),
-        key6(IPPROTO_UDP, SPORT, DPORT),
-    ] {
+    for full in [key4(IPPROTO_TCP, SPORT, DPORT), key6(IPPROTO_UDP, SPORT, DPORT)] {
         assert_eq!(full.for_mode(key_mode::FIVE_TUPLE), full);
     }
 }

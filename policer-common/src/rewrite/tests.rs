@@ -9,10 +9,8 @@ use crate::parse::parse_with_layout;
 
 /// The Internet checksum of `data` (RFC 1071), the reference for the incremental one.
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum();
+    let mut sum: u32 =
+        data.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -42,11 +40,7 @@ fn ipv6_frame(traffic_class: u8) -> Vec<u8> {
 
 fn act(frame: &mut [u8], action: u8) -> Outcome {
     let (_, layout) = parse_with_layout(&frame[..]);
-    let family = if frame[12] == 0x08 {
-        family::IPV4
-    } else {
-        family::IPV6
-    };
+    let family = if frame[12] == 0x08 { family::IPV4 } else { family::IPV6 };
     apply(frame, &layout, family, action)
 }
 

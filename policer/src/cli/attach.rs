@@ -1,13 +1,13 @@
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use policer::{AttachOptions, Policer, XdpModeChoice, netdev::Interface, profile};
+use policer::{AttachOptions, Direction, Hook, Policer, XdpModeChoice, netdev::Interface, profile};
 use policer_common::DEFAULT_MAX_FLOWS;
 
-use super::ProfileArgs;
+use super::{DirectionName, ProfileArgs};
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
-    /// Interface to police (ingress, XDP).
+    /// Interface to police.
     iface: String,
     #[command(flatten)]
     profile: ProfileArgs,
@@ -18,9 +18,22 @@ pub struct AttachArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
     max_flows: u32,
+    /// Police what the interface receives (ingress) or sends (egress, TC only).
+    #[arg(long, value_enum, default_value_t = DirectionName::Ingress)]
+    direction: DirectionName,
+    /// Where to hook in: xdp (ingress only; the default there) or tc (TCX link; the
+    /// default for egress).
+    #[arg(long, value_enum)]
+    hook: Option<HookName>,
     /// XDP mode: native (driver) or generic (skb); auto tries native first.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     xdp_mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum HookName {
+    Xdp,
+    Tc,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -31,33 +44,35 @@ enum Mode {
 }
 
 pub fn run(args: AttachArgs) -> anyhow::Result<()> {
+    let direction = args.direction.direction();
+    let xdp_mode = match args.xdp_mode {
+        Mode::Auto => XdpModeChoice::Auto,
+        Mode::Native => XdpModeChoice::Native,
+        Mode::Generic => XdpModeChoice::Generic,
+    };
+    let hook = match (args.hook, direction) {
+        (Some(HookName::Tc), _) | (None, Direction::Egress) => Hook::Tc,
+        (Some(HookName::Xdp), _) | (None, Direction::Ingress) => Hook::Xdp(xdp_mode),
+    };
     let iface = Interface::find(&args.iface)?;
     args.profile.echo_inputs();
-    let profile = args
-        .profile
-        .request(args.key)
-        .resolve_new(iface.max_frame_bytes())?;
-    let opts = AttachOptions {
-        profile,
-        max_flows: args.max_flows,
-        xdp_mode: match args.xdp_mode {
-            Mode::Auto => XdpModeChoice::Auto,
-            Mode::Native => XdpModeChoice::Native,
-            Mode::Generic => XdpModeChoice::Generic,
-        },
+    // With TC, one GSO/GRO packet is the largest unit the bucket must hold.
+    let max_packet = match hook {
+        Hook::Tc => iface.max_tc_packet_bytes(direction == Direction::Egress),
+        Hook::Xdp(_) => iface.max_frame_bytes(),
     };
+    let profile = args.profile.request(args.key).resolve_new(max_packet)?;
+    let opts = AttachOptions { profile, max_flows: args.max_flows, hook, direction };
     let attached =
         Policer::attach(&iface, &opts).with_context(|| format!("attaching to {}", iface.name))?;
     for stale in &attached.removed_stale {
-        eprintln!(
-            "policer: removed leftovers of an interrupted attach: {}",
-            stale.display()
-        );
+        eprintln!("policer: removed leftovers of an interrupted attach: {}", stale.display());
     }
     println!(
-        "policer attached to {} (ingress, XDP {} mode), pinned at {}",
+        "policer attached to {} ({}, {}), pinned at {}",
         iface.name,
-        attached.xdp_mode,
+        direction.name(),
+        attached.method,
         attached.policer.pin_dir().display()
     );
     println!("  {}", profile::describe(&profile));

@@ -6,6 +6,8 @@ use serde_json::json;
 pub struct FlowsArgs {
     /// Interface whose flows to show.
     iface: String,
+    #[command(flatten)]
+    direction: super::DirectionArg,
     /// Show only the N heaviest flows.
     #[arg(long, value_name = "N")]
     top: Option<usize>,
@@ -15,7 +17,7 @@ pub struct FlowsArgs {
 }
 
 pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
-    let policer = Policer::open(&args.iface)?;
+    let policer = Policer::open(&args.iface, args.direction.get())?;
     let mut flows = policer.flows()?;
     flows.truncate(args.top.unwrap_or(usize::MAX));
     if args.json {

@@ -2,7 +2,7 @@ use clap::Args;
 use policer::{Policer, profile};
 use serde_json::json;
 
-use super::stats::profile_json;
+use super::stats::{hook_name, profile_json};
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
@@ -18,8 +18,9 @@ pub fn run(args: ListArgs) -> anyhow::Result<()> {
         for policer in &policers {
             rows.push(json!({
                 "interface": policer.interface(),
-                "hook": "xdp",
-                "direction": "ingress",
+                "hook": hook_name(policer)?,
+                "attachment": policer.method()?,
+                "direction": policer.direction().name(),
                 "profile": profile_json(&policer.profile()?),
                 "flows_active": policer.flow_count()?,
             }));
@@ -32,8 +33,10 @@ pub fn run(args: ListArgs) -> anyhow::Result<()> {
     }
     for policer in &policers {
         println!(
-            "{} (ingress, XDP): {}",
+            "{} ({}, {}): {}",
             policer.interface(),
+            policer.direction().name(),
+            policer.method()?,
             profile::describe(&policer.profile()?)
         );
     }

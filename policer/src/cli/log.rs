@@ -10,13 +10,15 @@ use tokio::io::{Interest, unix::AsyncFd};
 pub struct LogArgs {
     /// Interface whose policer's log to follow.
     iface: String,
+    #[command(flatten)]
+    direction: super::DirectionArg,
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
 }
 
 pub async fn run(args: LogArgs) -> anyhow::Result<()> {
-    let policer = Policer::open(&args.iface)?;
+    let policer = Policer::open(&args.iface, args.direction.get())?;
     let program_id = policer.program_id()?;
     env_logger::Builder::new()
         .filter_level(log::LevelFilter::Info)
@@ -42,9 +44,9 @@ pub async fn run(args: LogArgs) -> anyhow::Result<()> {
         }
     };
     let result: std::io::Result<()> = match args.timeout {
-        Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), follow)
-            .await
-            .unwrap_or(Ok(())),
+        Some(seconds) => {
+            tokio::time::timeout(Duration::from_secs(seconds), follow).await.unwrap_or(Ok(()))
+        }
         None => tokio::select! {
             result = follow => result,
             _ = tokio::signal::ctrl_c() => Ok(()),

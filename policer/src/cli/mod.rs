@@ -95,11 +95,7 @@ impl ProfileArgs {
     /// "how the input was read" lines, so `1mbps` (8 Mbit/s in tc) surprises nobody.
     fn echo_inputs(&self) {
         if let Some(bits) = self.cir {
-            eprintln!(
-                "policer: read --cir as {} ({} bit/s)",
-                units::format_rate(bits),
-                bits
-            );
+            eprintln!("policer: read --cir as {} ({} bit/s)", units::format_rate(bits), bits);
         }
         for (name, burst) in [("cbs", self.cbs), ("ebs", self.ebs)] {
             match burst {
@@ -112,6 +108,35 @@ impl ProfileArgs {
                 ),
                 None => {}
             }
+        }
+    }
+}
+
+/// `--direction` of the commands that work on an attached policer.
+#[derive(Args, Debug, Default)]
+pub struct DirectionArg {
+    /// Which policer of the interface: needed only when it has one on each side.
+    #[arg(long, value_enum)]
+    direction: Option<DirectionName>,
+}
+
+impl DirectionArg {
+    fn get(&self) -> Option<policer::Direction> {
+        self.direction.map(DirectionName::direction)
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum DirectionName {
+    Ingress,
+    Egress,
+}
+
+impl DirectionName {
+    fn direction(self) -> policer::Direction {
+        match self {
+            DirectionName::Ingress => policer::Direction::Ingress,
+            DirectionName::Egress => policer::Direction::Egress,
         }
     }
 }

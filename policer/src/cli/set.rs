@@ -9,6 +9,8 @@ pub struct SetArgs {
     /// Interface whose policer to change.
     iface: String,
     #[command(flatten)]
+    direction: super::DirectionArg,
+    #[command(flatten)]
     profile: ProfileArgs,
 }
 
@@ -19,18 +21,14 @@ pub fn run(args: SetArgs) -> anyhow::Result<()> {
             "nothing to change: give at least one of --cir, --cbs, --ebs, --yellow, --red"
         );
     }
-    let mut policer = Policer::open(&args.iface)?;
+    let mut policer = Policer::open(&args.iface, args.direction.get())?;
     // The interface may be gone while its pins remain: then bursts are checked against a
     // standard Ethernet frame.
-    let max_frame = Interface::find(&args.iface)
-        .map(|i| i.max_frame_bytes())
-        .unwrap_or(1514);
+    let max_frame = Interface::find(&args.iface).map(|i| i.max_frame_bytes()).unwrap_or(1514);
     args.profile.echo_inputs();
     let current = policer.profile()?;
     let profile = request.resolve_change(&current, max_frame)?;
-    policer
-        .set(&profile)
-        .with_context(|| format!("changing the profile of {}", args.iface))?;
+    policer.set(&profile).with_context(|| format!("changing the profile of {}", args.iface))?;
     println!("policer on {}: {}", args.iface, profile::describe(&profile));
     Ok(())
 }

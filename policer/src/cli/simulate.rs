@@ -86,19 +86,13 @@ fn replay(
         let record = match record {
             Ok(record) => record,
             Err(stopped) => {
-                return Ok(Run {
-                    replay,
-                    stopped: Some(stopped),
-                });
+                return Ok(Run { replay, stopped: Some(stopped) });
             }
         };
         let outcome = replay.packet(&record);
         each(index as u64, &record, outcome, &replay)?;
     }
-    Ok(Run {
-        replay,
-        stopped: None,
-    })
+    Ok(Run { replay, stopped: None })
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -157,17 +151,10 @@ fn replay_with_csv(source: &Source, profile: &Profile, path: &Path) -> anyhow::R
             Frame::Flow(id) => id.to_string(),
             _ => "-".to_string(),
         };
-        writeln!(
-            out,
-            "{index},{},{flow},{},{}",
-            record.time_ns,
-            record.len,
-            outcome.name()
-        )?;
+        writeln!(out, "{index},{},{flow},{},{}", record.time_ns, record.len, outcome.name())?;
         Ok(())
     })?;
-    out.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
+    out.flush().with_context(|| format!("writing {}", path.display()))?;
     Ok(run)
 }
 
@@ -191,10 +178,7 @@ fn draw_heaviest(
     );
     plot::draw(path, &title, profile, &samples)
         .with_context(|| format!("drawing {}", path.display()))?;
-    eprintln!(
-        "policer: plot of the heaviest flow ({heaviest}) written to {}",
-        path.display()
-    );
+    eprintln!("policer: plot of the heaviest flow ({heaviest}) written to {}", path.display());
     Ok(())
 }
 
@@ -209,10 +193,7 @@ fn replay_flow(
             return Ok(());
         };
         if id == flow {
-            let state = replay
-                .flow(id)
-                .expect("a policed flow is in the table")
-                .state;
+            let state = replay.flow(id).expect("a policed flow is in the table").state;
             samples.push(Sample {
                 time_ns: record.time_ns,
                 len: record.len,
@@ -229,11 +210,7 @@ fn replay_flow(
 }
 
 fn share(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
 fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
@@ -249,10 +226,7 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
         replay.non_ip.packets
     );
     let total = tally.offered_bytes();
-    println!(
-        "  {:<9} {:>12} {:>8} {:>16} {:>8}",
-        "", "packets", "share", "bytes", "share"
-    );
+    println!("  {:<9} {:>12} {:>8} {:>16} {:>8}", "", "packets", "share", "bytes", "share");
     let row = |name: &str, c: Counter| {
         println!(
             "  {name:<9} {:>12} {:>7.2}% {:>16} {:>7.2}%",

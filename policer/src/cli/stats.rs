@@ -7,13 +7,15 @@ use serde_json::{Value, json};
 pub struct StatsArgs {
     /// Interface whose policer to show.
     iface: String,
+    #[command(flatten)]
+    direction: super::DirectionArg,
     /// One JSON object, for scripts.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<()> {
-    let policer = Policer::open(&args.iface)?;
+    let policer = Policer::open(&args.iface, args.direction.get())?;
     let profile = policer.profile()?;
     let counters = policer.counters()?;
     let flows = policer.flow_count()?;
@@ -21,8 +23,9 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     if args.json {
         let report = json!({
             "interface": args.iface,
-            "hook": "xdp",
-            "direction": "ingress",
+            "hook": hook_name(&policer)?,
+            "attachment": policer.method()?,
+            "direction": policer.direction().name(),
             "profile": profile_json(&profile),
             "counters": counters_json(&counters),
             "flows_active": flows,
@@ -31,7 +34,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("policer on {} (ingress, XDP)", args.iface);
+    println!("policer on {} ({}, {})", args.iface, policer.direction().name(), policer.method()?);
     println!("  {}", profile::describe(&profile));
     println!(
         "  {:<10} {:>14} {:>18} {:>12} {:>12} {:>12}",
@@ -114,4 +117,9 @@ fn counters_json(counters: &Counters) -> Value {
         "flow_table_error": pair(counter::FLOW_TABLE_ERROR),
         "new_flows": counters.get(counter::NEW_FLOWS).packets,
     })
+}
+
+/// "xdp" or "tc", from how the program was attached.
+pub fn hook_name(policer: &Policer) -> anyhow::Result<&'static str> {
+    Ok(if policer.method()?.starts_with("XDP") { "xdp" } else { "tc" })
 }
