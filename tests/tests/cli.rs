@@ -207,3 +207,29 @@ fn log_shows_why_frames_went_unpoliced() {
     assert!(stats["counters"]["no_profile"]["packets"].as_u64().unwrap() >= 3, "{stats}");
     assert_eq!(stats["counters"]["dropped"]["packets"], 0, "fails open");
 }
+
+#[test]
+fn pins_of_the_first_layout_are_recognised_and_detach_removes_them() {
+    let bed = Testbed::new();
+    // Layout 1 had the link straight in IFACE/: fake one with a map pinned as `link`.
+    let ebpf = aya::Ebpf::load(policer::ebpf_object()).expect("load object");
+    let dir = pin_dir(&bed.b_if);
+    std::fs::create_dir_all(&dir).unwrap();
+    let map = ebpf.map(policer_common::MAP_PROFILE).unwrap();
+    map.pin(dir.join("link")).expect("pin");
+    drop(ebpf);
+    for command in ["stats", "flows"] {
+        failed_with(
+            &bed.b.policer([command, &bed.b_if]),
+            command,
+            &["older policer (layout 1", "policer detach"],
+        );
+    }
+    failed_with(
+        &bed.b.policer(["attach", &bed.b_if, "--cir", "1mbit"]),
+        "attach over layout 1",
+        &["older policer (layout 1"],
+    );
+    bed.policer_ok(&["detach", &bed.b_if]);
+    assert!(!dir.exists(), "detach removed the old pins");
+}
