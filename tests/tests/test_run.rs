@@ -199,6 +199,24 @@ fn ipv6_extension_headers_and_icmp_are_keyed_by_the_stated_rules() {
         ping[23] = 1;
         ping[34..42].copy_from_slice(&[8, 0, 0, 0, 1, 2, 0, 1]);
         assert_eq!(run(&mut loaded, &ping), PASS);
+        // An ICMPv6 echo reply in a VLAN: type 129, identifier 7.
+        let mut ping6 = Packet::udp("2001:db8::7", "2001:db8::8", 0, 0).vlans(&[0x8100]).frame(120);
+        ping6[18 + 6] = 58;
+        ping6[18 + 40..18 + 48].copy_from_slice(&[129, 0, 0, 0, 0, 7, 0, 1]);
+        assert_eq!(run(&mut loaded, &ping6), PASS);
+        // Two fragments of one UDP datagram in QinQ: the first (MF set) and a later one
+        // (offset, no UDP header): one bucket, keyed without ports.
+        let first = Packet::udp("10.0.0.5", "10.0.0.6", 9, 9).vlans(&[0x88a8, 0x8100]).frame(600);
+        let mut later = first.clone();
+        let mut first = first;
+        first[22 + 6] = 0x20;
+        later[22 + 6..22 + 8].copy_from_slice(&0x0050u16.to_be_bytes());
+        for fragment in [&mut first, &mut later] {
+            fragment[22 + 10..22 + 12].fill(0);
+            let check = ipv4_checksum(&fragment[22..42]);
+            fragment[22 + 10..22 + 12].copy_from_slice(&check.to_be_bytes());
+            assert_eq!(run(&mut loaded, fragment), PASS);
+        }
 
         let mut keys: Vec<_> =
             loaded.maps.flows().unwrap().iter().map(|f| policer::keys::describe(&f.key)).collect();
@@ -207,7 +225,9 @@ fn ipv6_extension_headers_and_icmp_are_keyed_by_the_stated_rules() {
             keys,
             [
                 "icmp 10.0.0.1:258 > 10.0.0.9:8",
+                "icmpv6 [2001:db8::7]:7 > [2001:db8::8]:129",
                 "proto60 [2001:db8::1] > [2001:db8::3]",
+                "udp 10.0.0.5 > 10.0.0.6",
                 "udp [2001:db8::1]:4000 > [2001:db8::2]:53",
             ]
         );
