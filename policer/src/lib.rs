@@ -155,13 +155,17 @@ impl Policer {
         pins::ensure_root()?;
         check_layout(&iface.name)?;
         let dir = pins::dir(&iface.name, opts.direction);
-        if dir.exists() {
+        if dir.join(pins::LINK).exists() {
             return Err(Error::AlreadyAttached {
                 iface: iface.name.clone(),
                 direction: opts.direction.name(),
             });
         }
-        let removed_stale = pins::stale_partials(&iface.name);
+        let mut removed_stale = pins::stale_partials(&iface.name);
+        if dir.exists() {
+            // Map pins without a link: an attach that died before it finished.
+            removed_stale.push(dir.clone());
+        }
         for stale in &removed_stale {
             pins::remove_dir(stale)?;
         }
@@ -175,27 +179,36 @@ impl Policer {
             Hook::Tc => ProgramKind::Tc,
         };
         let mut loaded = Loaded::load(&opts.profile, opts.max_flows, kind)?;
+        fault_point("after-load");
         let (link, method) = match opts.hook {
             Hook::Xdp(mode) => attach_xdp(loaded.xdp()?, iface, mode)?,
             Hook::Tc => attach_tc(loaded.tc()?, iface, opts.direction)?,
         };
         loaded.maps.set_method(method)?;
 
-        // Build the pin directory under a temporary name, and rename it into place last: a
-        // policer is either complete or absent. If this process dies before the rename, the
-        // link's file descriptor closes and the kernel detaches the program.
+        fault_point("after-attach");
+
+        // Pins go up in an order that leaves no policer half made: the maps in a temporary
+        // directory, renamed into place, then the link, last. The pinned link is what makes a
+        // policer (`open` and `list` look for it). Until it is pinned, the program is held
+        // only by this process's link descriptor: if the process dies, the kernel detaches
+        // the program, and what is left (map pins without a link) is removed by the next
+        // `attach` or `detach` of the interface.
         let partial = pins::partial_dir(&iface.name, opts.direction);
         pins::create_private_dir(&partial)?;
         let mut guard = PartialGuard(Some(partial.clone()));
         loaded.maps.pin(&partial)?;
-        let link_pin = partial.join(pins::LINK);
-        link.pin(&link_pin).context(|| format!("pinning {}", link_pin.display()))?;
+        fault_point("after-pin-maps");
         let iface_dir = pins::iface_dir(&iface.name);
         if !iface_dir.exists() {
             pins::create_private_dir(&iface_dir)?;
         }
         fs::rename(&partial, &dir)
             .context(|| format!("renaming {} to {}", partial.display(), dir.display()))?;
+        guard.0 = Some(dir.clone());
+        fault_point("after-rename");
+        let link_pin = dir.join(pins::LINK);
+        link.pin(&link_pin).context(|| format!("pinning {}", link_pin.display()))?;
         guard.0 = None;
 
         let policer = Policer {
@@ -288,6 +301,11 @@ impl Policer {
         self.maps.counters()
     }
 
+    /// One counter (an index of `policer_common::counter`), CPU by CPU.
+    pub fn counter_per_cpu(&self, index: u32) -> Result<Vec<policer_common::Counter>> {
+        self.maps.counter_per_cpu(index)
+    }
+
     /// Flows, heaviest (most bytes) first.
     pub fn flows(&self) -> Result<Vec<Flow>> {
         let mut flows = self.maps.flows()?;
@@ -309,7 +327,9 @@ impl Policer {
     /// layout 1.
     pub fn detach(iface: &str, direction: Option<Direction>) -> Result<()> {
         pins::require_root("policer detach")?;
-        let stale = pins::stale_partials(iface);
+        let mut stale = pins::stale_partials(iface);
+        // Map pins without a link, left by an attach that died before it finished.
+        stale.extend(pins::leftover_dirs(iface));
         let attached = pins::attached_directions(iface);
         let layout_1 = pins::has_layout_1(iface);
         let targets: Vec<Direction> = match direction {
@@ -337,6 +357,15 @@ impl Policer {
         }
         pins::remove_iface_dir_if_empty(iface);
         Ok(())
+    }
+}
+
+/// For the fault tests: `POLICER_FAULT=<point>` makes `attach` die at that point, as if
+/// killed (no destructor runs), to check that what is left is a whole policer or nothing.
+fn fault_point(point: &str) {
+    if std::env::var_os("POLICER_FAULT").is_some_and(|fault| fault == point) {
+        eprintln!("policer: POLICER_FAULT={point}: dying here");
+        std::process::abort();
     }
 }
 

@@ -151,6 +151,14 @@ impl Maps {
         })
     }
 
+    /// One counter, CPU by CPU.
+    pub fn counter_per_cpu(&self, index: u32) -> Result<Vec<Counter>> {
+        let array: PerCpuArray<&MapData, Counter> =
+            PerCpuArray::try_from(&self.counters).context(|| format!("opening {MAP_COUNTERS}"))?;
+        let values = array.get(&index, 0).context(|| format!("reading {MAP_COUNTERS}"))?;
+        Ok(values.iter().copied().collect())
+    }
+
     /// Counters summed over CPUs.
     pub fn counters(&self) -> Result<Counters> {
         let array: PerCpuArray<&MapData, Counter> =

@@ -3,11 +3,11 @@
 //! Layout (version [`policer_common::LAYOUT_VERSION`]): `/sys/fs/bpf/policer/IFACE/DIRECTION/`
 //! (`ingress` or `egress`) holds the program's link (`link`) and one pin per map, named as the
 //! map. (Layout 1, of the first release, had no direction level: `IFACE/link`; it is
-//! recognised and refused with what to do.) bpffs refuses names with a
-//! dot, so a dot in an interface name (`eth0.100`) is written as `:`, which interface names
-//! cannot contain. `attach` builds the directory in `/sys/fs/bpf/policer_partial/IFACE:PID`
-//! and renames it into place last, so a policer is either complete or absent; leftovers of an
-//! interrupted attach are removed by the next `attach` or `detach` of that interface.
+//! recognised and refused with what to do.) bpffs refuses names with a dot, so a dot in an
+//! interface name (`eth0.100`) is written as `:`, which interface names cannot contain.
+//! `attach` pins the maps in `/sys/fs/bpf/policer_partial/IFACE:DIRECTION:PID`, renames that
+//! into place, and pins the link last: a policer is whole when its link is pinned; leftovers
+//! of an interrupted attach are removed by the next `attach` or `detach` of that interface.
 
 use std::{
     ffi::CString,
@@ -154,6 +154,15 @@ pub fn remove_dir(path: &Path) -> Result<()> {
 pub fn remove_iface_dir_if_empty(iface: &str) {
     // Fails, as it should, while a direction is still there.
     let _ = fs::remove_dir(iface_dir(iface));
+}
+
+/// Direction directories of `iface` without a link: left by an attach that died.
+pub fn leftover_dirs(iface: &str) -> Vec<PathBuf> {
+    Direction::ALL
+        .into_iter()
+        .map(|d| dir(iface, d))
+        .filter(|dir| dir.exists() && !dir.join(LINK).exists())
+        .collect()
 }
 
 /// The directions of `iface` that have a policer.

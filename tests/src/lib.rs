@@ -199,7 +199,8 @@ pub struct Testbed {
     _middle: Option<(DelayLine, Netns)>,
 }
 
-/// A veth pair with one end in each namespace.
+/// A veth pair with one end in each namespace, two queues each way, so that packets sent
+/// from two CPUs can be received (and policed) on two CPUs at once.
 fn veth(left: &Netns, left_if: &str, right: &Netns, right_if: &str) {
     run_ok(
         "ip",
@@ -209,6 +210,10 @@ fn veth(left: &Netns, left_if: &str, right: &Netns, right_if: &str) {
             left_if,
             "netns",
             &left.name,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
             "type",
             "veth",
             "peer",
@@ -216,6 +221,10 @@ fn veth(left: &Netns, left_if: &str, right: &Netns, right_if: &str) {
             right_if,
             "netns",
             &right.name,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
         ],
     );
 }

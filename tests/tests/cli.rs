@@ -7,10 +7,25 @@ use policer_tests::{
     Netns, Testbed, failed_with, pin_dir, policer_bin, run, run_ok, text, xdp_prog_id,
 };
 
-/// Runs `policer args` in the receiver's namespace and checks it fails with `message`, and
-/// that the interface has no pins and no XDP program afterwards.
+/// What a command could have changed on the receiver's interface: its pins, the programs
+/// attached to it (XDP, TC, TCX: `bpftool net`), its qdiscs. (Maps live only in pins and
+/// programs here.)
+fn state(bed: &Testbed) -> (Vec<String>, String, String) {
+    let mut pins = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(pin_dir(&bed.b_if)) {
+        pins.extend(entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()));
+    }
+    let net = bed.b.exec_ok("bpftool", ["net", "show", "dev", &bed.b_if]);
+    let qdiscs = bed.b.exec_ok("tc", ["qdisc", "show", "dev", &bed.b_if]);
+    (pins, net, qdiscs)
+}
+
+/// Runs `policer args` in the receiver's namespace and checks it fails with `message` and
+/// changes nothing: no pins, no program attached, the qdiscs as they were.
 fn fails_cleanly(bed: &Testbed, args: &[&str], message: &str) {
+    let before = state(bed);
     failed_with(&bed.b.policer(args), format!("policer {args:?}"), &[message]);
+    assert_eq!(state(bed), before, "policer {args:?} changed the machine");
     assert!(!pin_dir(&bed.b_if).exists(), "policer {args:?} left pins");
     assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), None, "policer {args:?} left an XDP program");
 }
@@ -40,12 +55,59 @@ fn bad_rates_and_bursts_are_refused() {
         (&["--cir", "1mbit", "--red", "dscp=-1"], "expected a number from 0 to 63"),
         (&["--cir", "1mbit", "--max-flows", "0"], "max-flows"),
         (&[], "needs a committed rate"),
+        (&["--cir", "1.5.5mbit"], "not a number"),
+        (&["--cir", "1e6"], "not a number"),
+        (&["--cir", "1mbit", "--cbs", "99999999999s"], "too large"),
+        (&["--cir", "1mbit", "--cbs", "-5"], "negative"),
+        (&["--cir", "1mbit", "--ebs", "1e3"], "not a number"),
+        (&["--cir", "1mbit", "--cbs", ""], "empty"),
+        (&["--cir", "1mbit", "--max-flows", "1.5"], "invalid value '1.5'"),
+        (&["--cir", "1mbit", "--max-flows", "99999999999"], "invalid value"),
+        (&["--cir", "1mbit", "--key", ""], "invalid key"),
+        (&["--cir", "1mbit", "--direction", "sideways"], "invalid value 'sideways'"),
+        (&["--cir", "1mbit", "--hook", "ebpf"], "invalid value 'ebpf'"),
+        (&["--cir", "1mbit", "--xdp-mode", "turbo"], "invalid value 'turbo'"),
+        (&["--cir", "1mbit", "--yellow", ""], "invalid action"),
+        (&["--cir", "1mbit", "--cir", "2mbit"], "cannot be used multiple times"),
     ];
     for (flags, message) in cases {
         let mut args = vec!["attach", iface];
         args.extend_from_slice(flags);
         fails_cleanly(&bed, &args, message);
     }
+}
+
+#[test]
+fn other_commands_refuse_garbage_too() {
+    let bed = Testbed::new();
+    let iface = bed.b_if.as_str();
+    fails_cleanly(&bed, &["attach", "--cir", "1mbit"], "required");
+    fails_cleanly(&bed, &["flows", iface, "--top", "-1"], "unexpected argument '-1'");
+    fails_cleanly(&bed, &["flows", iface, "--top", "x"], "invalid value 'x'");
+    fails_cleanly(&bed, &["stats", iface, "--direction", "up"], "invalid value 'up'");
+    fails_cleanly(&bed, &["log", iface, "--timeout", "soon"], "invalid value 'soon'");
+    fails_cleanly(&bed, &["attach", "", "--cir", "1mbit"], "invalid interface name");
+    fails_cleanly(&bed, &["attach", "a/b", "--cir", "1mbit"], "invalid interface name");
+    fails_cleanly(
+        &bed,
+        &["attach", "sixteen_chars_xx", "--cir", "1mbit"],
+        "invalid interface name",
+    );
+    fails_cleanly(&bed, &["simulate", "--cir", "1mbit"], "required");
+    fails_cleanly(&bed, &["frobnicate"], "unrecognized subcommand");
+    // With a policer attached: a bad `set` changes nothing either.
+    bed.attach(&["--cir", "1mbit"]);
+    let before = bed.stats()["profile"].clone();
+    for (args, message) in [
+        (vec!["set", iface, "--cir", "0"], "greater than zero"),
+        (vec!["set", iface, "--red", "ecn=1"], "invalid action"),
+        (vec!["set", iface, "--direction", "egress", "--cir", "2mbit"], "no policer is attached"),
+        (vec!["detach", iface, "--direction", "egress"], "no policer is attached"),
+    ] {
+        failed_with(&bed.b.policer(&args), format!("{args:?}"), &[message]);
+        assert_eq!(bed.stats()["profile"], before, "{args:?}");
+    }
+    assert!(xdp_prog_id(&bed.b, &bed.b_if).is_some(), "the policer stays attached");
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
             "counters": counters_json(&counters),
             "flows_active": flows,
             "flows_max": max_flows,
+            "flows_new": counters.get(counter::NEW_FLOWS).packets,
+            "flows_evicted_at_least": evicted(&counters, flows),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -64,9 +66,10 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     println!("  policed without ports:");
     print_row("ipv6 ext", counters.get(counter::EXT_CHAIN_TOO_LONG));
     println!(
-        "  flows {flows} active of {max_flows} ({} new flows seen; the least recently used is \
-         evicted when full)",
-        counters.get(counter::NEW_FLOWS).packets
+        "  flows {flows} active of {max_flows}: {} new flows seen, at least {} evicted (the \
+         least recently used goes when the table is full)",
+        counters.get(counter::NEW_FLOWS).packets,
+        evicted(&counters, flows)
     );
     Ok(())
 }
@@ -122,4 +125,10 @@ fn counters_json(counters: &Counters) -> Value {
 /// "xdp" or "tc", from how the program was attached.
 pub fn hook_name(policer: &Policer) -> anyhow::Result<&'static str> {
     Ok(if policer.method()?.starts_with("XDP") { "xdp" } else { "tc" })
+}
+
+/// Flows that must have been evicted: those inserted and no longer in the table. (A flow
+/// evicted and seen again is inserted, and counted, again.)
+fn evicted(counters: &Counters, active: usize) -> u64 {
+    counters.get(counter::NEW_FLOWS).packets.saturating_sub(active as u64)
 }
