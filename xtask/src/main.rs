@@ -1,5 +1,6 @@
 //! `cargo xtask`: project tasks that are not the product.
 
+mod bench_cost;
 mod demo;
 mod replay_speed;
 
@@ -17,6 +18,8 @@ enum Task {
     /// Two namespaces joined by veth; a TCP flow without and then with
     /// `policer attach ... --cir 10mbit` on the receiver; goodput of both and `policer stats`.
     Demo(demo::DemoArgs),
+    /// Per-packet cost of the programs against a bare XDP_PASS; writes bench/COST.md.
+    BenchCost(bench_cost::CostArgs),
     /// Time `policer simulate` on a generated capture and write bench/REPLAY.md.
     ReplaySpeed(replay_speed::ReplaySpeedArgs),
 }
@@ -24,6 +27,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo(args) => demo::run(&args),
+        Task::BenchCost(args) => bench_cost::run(&args),
         Task::ReplaySpeed(args) => replay_speed::run(&args),
     }
 }
