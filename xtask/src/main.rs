@@ -1,6 +1,7 @@
 //! `cargo xtask`: project tasks that are not the product.
 
 mod bench_cost;
+mod bench_tcp;
 mod demo;
 mod replay_speed;
 
@@ -20,6 +21,9 @@ enum Task {
     Demo(demo::DemoArgs),
     /// Per-packet cost of the programs against a bare XDP_PASS; writes bench/COST.md.
     BenchCost(bench_cost::CostArgs),
+    /// TCP through the policer, a plain bucket, nftables, HTB and nothing, at real RTTs;
+    /// writes bench/TCP.md.
+    BenchTcp(bench_tcp::TcpArgs),
     /// Time `policer simulate` on a generated capture and write bench/REPLAY.md.
     ReplaySpeed(replay_speed::ReplaySpeedArgs),
 }
@@ -28,6 +32,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo(args) => demo::run(&args),
         Task::BenchCost(args) => bench_cost::run(&args),
+        Task::BenchTcp(args) => bench_tcp::run(&args),
         Task::ReplaySpeed(args) => replay_speed::run(&args),
     }
 }
