@@ -173,7 +173,9 @@ fn write_report(
          cannot pass about 0.956 of CIR (1448 payload bytes of 1514). A window's goodput can \
          stray from CIR by (cbs + ebs) / window: {:.3} for the default profile here.\n\n\
          Drops: packets the sender put on the wire (or the shaper dropped) that the receiver's \
-         IP layer never got, as a share of those. RTT: the sender's mean smoothed RTT.\n\n",
+         IP layer never got, as a share of those, over the whole run (warm-up included; \
+         retransmissions and goodput leave the warm-up out). RTT: the sender's mean smoothed \
+         RTT.\n\n",
         sh("uname -m"),
         sh("nproc"),
         sh("uname -r"),
