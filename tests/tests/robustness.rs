@@ -308,17 +308,20 @@ fn a_long_idle_gap_refills_exactly_to_cbs() {
     assert!((3..=4).contains(&state.tokens_bytes()), "tokens {}", state.tokens_bytes());
 }
 
+/// `policer attach` on the receiver, made to die at `point` (see `POLICER_FAULT`).
+fn attach_dying_at(bed: &Testbed, point: &str) -> std::process::Output {
+    bed.b
+        .policer_command(["attach", &bed.b_if, "--cir", "1mbit"])
+        .env("POLICER_FAULT", point)
+        .output()
+        .expect("run policer")
+}
+
 #[test]
 fn an_attach_killed_at_any_step_leaves_nothing_attached_and_is_cleaned_up() {
     let bed = Testbed::new();
     for point in ["after-load", "after-attach", "after-pin-maps", "after-rename"] {
-        let output = std::process::Command::new("nsenter")
-            .arg(format!("--net={}", bed.b.path().display()))
-            .arg(policer_bin())
-            .args(["attach", &bed.b_if, "--cir", "1mbit"])
-            .env("POLICER_FAULT", point)
-            .output()
-            .unwrap();
+        let output = attach_dying_at(&bed, point);
         assert!(!output.status.success(), "{point}: the attach died");
         assert!(text(&output).contains("dying here"), "{point}: {}", text(&output));
         assert_eq!(xdp_prog_id(&bed.b, &bed.b_if), None, "{point}: no program left attached");
@@ -332,14 +335,7 @@ fn an_attach_killed_at_any_step_leaves_nothing_attached_and_is_cleaned_up() {
         assert!(!pin_dir(&bed.b_if).exists(), "{point}");
     }
     // A detach alone also cleans up after a dead attach.
-    let output = std::process::Command::new("nsenter")
-        .arg(format!("--net={}", bed.b.path().display()))
-        .arg(policer_bin())
-        .args(["attach", &bed.b_if, "--cir", "1mbit"])
-        .env("POLICER_FAULT", "after-rename")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    assert!(!attach_dying_at(&bed, "after-rename").status.success());
     bed.policer_ok(&["detach", &bed.b_if]);
     assert!(!pin_dir(&bed.b_if).exists());
 }

@@ -1,7 +1,7 @@
 //! Per-packet cost of the kernel programs, from BPF_PROG_TEST_RUN, against a bare XDP_PASS
 //! built the same way and measured in the same run.
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, path::Path};
 
 use anyhow::Context as _;
 use aya::programs::{TestRun, TestRunOptions, Xdp};
@@ -143,15 +143,8 @@ fn write_report(
     args: &CostArgs,
     rows: &[(String, Stats, Stats)],
 ) -> anyhow::Result<()> {
-    let sh = |script: &str| {
-        Command::new("sh")
-            .args(["-c", script])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
     let mut out = format!(
-        "# Per-packet cost\n\n`cargo xtask bench-cost` on {} ({} cores), kernel {}, commit {}, {}.\n\n\
+        "# Per-packet cost\n\n`cargo xtask bench-cost` on {}.\n\n\
          BPF_PROG_TEST_RUN times each program in the kernel. Hot flow: one frame run {} times \
          per measurement. Many flows: every flow first inserted (the new-flow figure), then each \
          frame run once, in turn, so every lookup is for another flow; each of those runs \
@@ -161,11 +154,7 @@ fn write_report(
          {LINE_RATE_NS} ns per packet on one core.\n\n\
          | case | policer ns/packet | XDP_PASS ns/packet | added ns | Mpps per core |\n\
          |---|---|---|---|---|\n",
-        sh("uname -m"),
-        sh("nproc"),
-        sh("uname -r"),
-        sh("git rev-parse --short HEAD"),
-        sh("date -u +%Y-%m-%d"),
+        crate::machine::describe(),
         args.runs,
         args.repeats,
     );

@@ -157,16 +157,9 @@ fn write_report(
     args: &TcpArgs,
     rows: &[(u64, String, String, Point)],
 ) -> anyhow::Result<()> {
-    let sh = |script: &str| {
-        Command::new("sh")
-            .args(["-c", script])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
     let mut out = format!(
-        "# TCP through the policer and its peers\n\n`cargo xtask bench-tcp` on {} ({} cores), \
-         kernel {}, commit {}, {}. One run per point (no repeats yet: no spread).\n\n\
+        "# TCP through the policer and its peers\n\n`cargo xtask bench-tcp` on {}. One run per point (no \
+         repeats yet: no spread).\n\n\
          Testbed: two namespaces joined through the delay line of `policer-tests` (each frame \
          held half the RTT each way; offloads off, frames MTU-sized). One TCP flow (iperf3), \
          {} s measured after {} s left out; CIR {} Mbit/s counted on whole frames, so goodput \
@@ -176,11 +169,7 @@ fn write_report(
          IP layer never got, as a share of those, over the whole run (warm-up included; \
          retransmissions and goodput leave the warm-up out). RTT: the sender's mean smoothed \
          RTT.\n\n",
-        sh("uname -m"),
-        sh("nproc"),
-        sh("uname -r"),
-        sh("git rev-parse --short HEAD"),
-        sh("date -u +%Y-%m-%d"),
+        crate::machine::describe(),
         args.seconds,
         args.warmup,
         args.cir_mbit,

@@ -3,6 +3,7 @@
 mod bench_cost;
 mod bench_tcp;
 mod demo;
+mod machine;
 mod replay_speed;
 
 use clap::{Parser, Subcommand};

@@ -61,7 +61,7 @@ pub fn run(args: &ReplaySpeedArgs) -> anyhow::Result<()> {
 
     let report = format!(
         "# Replay speed\n\n\
-         `cargo xtask replay-speed` on {machine}, kernel {kernel}, commit {commit}, {date}.\n\n\
+         `cargo xtask replay-speed` on {machine}.\n\n\
          A pcap of {packets} frames ({flows} TCP flows, IPv4, 64 and 1514 bytes on the wire, \
          {SNAP} bytes captured each, {mib:.0} MiB) replayed by `policer simulate --pcap ... \
          --cir 100mbit --json` (release build, one core), median of {repeats} runs after the \
@@ -70,11 +70,7 @@ pub fn run(args: &ReplaySpeedArgs) -> anyhow::Result<()> {
          | `cat` the capture (I/O floor) | {read:.3} s | {read_pps:.1} M |\n\
          | `policer simulate` | {replay:.3} s | **{pps:.1} M** |\n\n\
          Replay takes {ratio:.1}x the time of reading the file.\n",
-        machine =
-            sh("uname -m && nproc | sed 's/$/ cores/'").replace('\n', ", ").trim_end_matches(", "),
-        kernel = sh("uname -r").trim(),
-        commit = sh("git rev-parse --short HEAD").trim(),
-        date = sh("date -u +%Y-%m-%d").trim(),
+        machine = crate::machine::describe(),
         packets = args.packets,
         flows = args.flows,
         mib = size as f64 / (1 << 20) as f64,
@@ -125,12 +121,4 @@ fn median(
     let mut times = (0..repeats.max(1)).map(|_| f()).collect::<anyhow::Result<Vec<_>>>()?;
     times.sort();
     Ok(times[times.len() / 2])
-}
-
-fn sh(script: &str) -> String {
-    Command::new("sh")
-        .args(["-c", script])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
