@@ -20,7 +20,9 @@ use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT, bpf_spin_lock, xdp_action},
     btf_maps::{Array, LruHashMap, PerCpuArray},
-    helpers::{bpf_ktime_get_ns, bpf_spin_lock, bpf_spin_unlock, bpf_xdp_get_buff_len},
+    helpers::{
+        bpf_ktime_get_ns, bpf_redirect, bpf_spin_lock, bpf_spin_unlock, bpf_xdp_get_buff_len,
+    },
     macros::{btf_map, classifier, xdp},
     programs::{TcContext, XdpContext},
 };
@@ -234,6 +236,22 @@ fn count_and_pass(index: u32, len: u32) -> Verdict {
 #[xdp]
 pub fn xdp_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
+}
+
+/// Where `xdp_redirect` sends every frame; set at load time.
+#[unsafe(no_mangle)]
+static REDIRECT_IFINDEX: u32 = 0;
+
+/// Sends every frame out of `REDIRECT_IFINDEX`: the packet generator of the load
+/// benchmark, run with BPF_PROG_TEST_RUN's live frames (as xdp-trafficgen does), so that a
+/// veth peer receives native XDP frames rather than copies of socket buffers.
+#[xdp]
+pub fn xdp_redirect(_ctx: XdpContext) -> u32 {
+    // SAFETY: a read of a load-time constant; volatile so the compiler keeps the load that
+    // the loader patches rather than folding the zero it was built with.
+    let ifindex = unsafe { core::ptr::read_volatile(&REDIRECT_IFINDEX) };
+    // SAFETY: bpf_redirect only records the target; it takes no pointers.
+    unsafe { bpf_redirect(ifindex, 0) as u32 }
 }
 
 /// A bare TC program that lets everything through: "someone else's TC filter" in the tests.

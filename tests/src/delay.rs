@@ -10,7 +10,7 @@ use std::{
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc,
     },
     thread::{self, JoinHandle},
@@ -23,10 +23,13 @@ use crate::Netns;
 pub struct DelayLine {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The receiving sockets again, to ask the kernel what they could not queue.
+    receivers: Vec<OwnedFd>,
+    missed: AtomicU64,
 }
 
 /// How long a blocked receive waits before it looks at the stop flag again.
-const POLL: Duration = Duration::from_millis(50);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// `PACKET_IGNORE_OUTGOING` (linux/if_packet.h): do not read what this host sends.
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
@@ -34,19 +37,50 @@ impl DelayLine {
     /// Forwards frames between `left` and `right` (interfaces of `ns`), each held `delay`.
     pub fn start(ns: &Netns, left: &str, right: &str, delay: Duration) -> io::Result<DelayLine> {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        let (mut threads, mut receivers) = (Vec::new(), Vec::new());
         for (from, to) in [(left, right), (right, left)] {
             let (rx, tx) =
                 ns.enter(|| Ok::<_, io::Error>((bound_socket(from)?, bound_socket(to)?)))?;
             set_ignore_outgoing(&rx)?;
             set_receive_timeout(&rx, POLL)?;
+            // Room for a second of 100 Mbit/s: a line that drops is a bottleneck of its own.
+            setsockopt(&rx, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &(16 << 20))?;
+            receivers.push(rx.try_clone()?);
             let (queue_in, queue_out) = mpsc::channel::<(Instant, Vec<u8>)>();
             let stop_rx = stop.clone();
             threads.push(thread::spawn(move || receive(rx, queue_in, delay, &stop_rx)));
             threads.push(thread::spawn(move || send(tx, queue_out)));
         }
-        Ok(DelayLine { stop, threads })
+        Ok(DelayLine { stop, threads, receivers, missed: AtomicU64::new(0) })
     }
+
+    /// Frames the line could not take in (its receive buffers full) since it started.
+    pub fn missed(&self) -> io::Result<u64> {
+        for socket in &self.receivers {
+            self.missed.fetch_add(packet_drops(socket)?, Ordering::Relaxed);
+        }
+        Ok(self.missed.load(Ordering::Relaxed))
+    }
+}
+
+/// `PACKET_STATISTICS` (linux/if_packet.h): frames queued and dropped since last asked.
+const PACKET_STATISTICS: libc::c_int = 6;
+
+/// Frames the kernel dropped for want of room on an AF_PACKET socket since the last call.
+pub(crate) fn packet_drops(socket: &OwnedFd) -> io::Result<u64> {
+    let mut stats = [0u32; 2];
+    let mut len = size_of_val(&stats) as libc::socklen_t;
+    // SAFETY: tpacket_stats is two u32s; the kernel writes at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_STATISTICS,
+            stats.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(u64::from(stats[1])) }
 }
 
 impl Drop for DelayLine {
@@ -92,7 +126,7 @@ fn send(socket: OwnedFd, queue: mpsc::Receiver<(Instant, Vec<u8>)>) {
 }
 
 /// An AF_PACKET socket for every protocol, bound to `iface` (in the calling thread's netns).
-fn bound_socket(iface: &str) -> io::Result<OwnedFd> {
+pub(crate) fn bound_socket(iface: &str) -> io::Result<OwnedFd> {
     let all = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
     // SAFETY: plain socket(2); the descriptor is owned right away.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, all) };
@@ -126,12 +160,12 @@ fn bound_socket(iface: &str) -> io::Result<OwnedFd> {
     Ok(socket)
 }
 
-fn set_ignore_outgoing(socket: &OwnedFd) -> io::Result<()> {
+pub(crate) fn set_ignore_outgoing(socket: &OwnedFd) -> io::Result<()> {
     let on: libc::c_int = 1;
     setsockopt(socket, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &on)
 }
 
-fn set_receive_timeout(socket: &OwnedFd, timeout: Duration) -> io::Result<()> {
+pub(crate) fn set_receive_timeout(socket: &OwnedFd, timeout: Duration) -> io::Result<()> {
     let tv = libc::timeval {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_usec: timeout.subsec_micros() as libc::suseconds_t,
@@ -139,7 +173,7 @@ fn set_receive_timeout(socket: &OwnedFd, timeout: Duration) -> io::Result<()> {
     setsockopt(socket, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
 }
 
-fn setsockopt<T>(
+pub(crate) fn setsockopt<T>(
     socket: &OwnedFd,
     level: libc::c_int,
     name: libc::c_int,

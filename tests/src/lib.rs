@@ -7,6 +7,7 @@
 
 pub mod delay;
 pub mod frames;
+pub mod tap;
 
 use delay::DelayLine;
 
@@ -196,7 +197,15 @@ pub struct Testbed {
     pub a_addr: String,
     pub b_addr: String,
     /// The delay line and its namespace, when there is one.
-    _middle: Option<(DelayLine, Netns)>,
+    middle: Option<Middle>,
+}
+
+/// The namespace between `a` and `b` of a testbed with a delay line.
+pub struct Middle {
+    pub line: DelayLine,
+    pub ns: Netns,
+    /// Its end of the link into `b` (frames for `b` leave through it).
+    pub to_b: String,
 }
 
 /// A veth pair with one end in each namespace, two queues each way, so that packets sent
@@ -257,7 +266,7 @@ impl Testbed {
             no_offloads(&middle, ifname);
         }
         let line = DelayLine::start(&middle, &ma, &mb, one_way).expect("start the delay line");
-        Testbed::addressed(a, b, a_if, b_if, Some((line, middle)))
+        Testbed::addressed(a, b, a_if, b_if, Some(Middle { line, ns: middle, to_b: mb }))
     }
 
     fn addressed(
@@ -265,7 +274,7 @@ impl Testbed {
         b: Netns,
         a_if: String,
         b_if: String,
-        middle: Option<(DelayLine, Netns)>,
+        middle: Option<Middle>,
     ) -> Testbed {
         // A /30 per testbed, from the pid and a counter, inside 10.0.0.0/8 and only ever
         // between the test's own namespaces.
@@ -280,7 +289,12 @@ impl Testbed {
             ns.exec_ok("ip", ["link", "set", ifname, "up"]);
             no_offloads(ns, ifname);
         }
-        Testbed { a, b, a_if, b_if, a_addr, b_addr, _middle: middle }
+        Testbed { a, b, a_if, b_if, a_addr, b_addr, middle }
+    }
+
+    /// The delay line's namespace, when there is one.
+    pub fn middle(&self) -> Option<&Middle> {
+        self.middle.as_ref()
     }
 
     /// `policer ARGS` in the receiver's namespace, expected to succeed.

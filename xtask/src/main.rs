@@ -1,7 +1,6 @@
 //! `cargo xtask`: project tasks that are not the product.
 
-mod bench_cost;
-mod bench_tcp;
+mod bench;
 mod demo;
 mod machine;
 mod replay_speed;
@@ -20,11 +19,10 @@ enum Task {
     /// Two namespaces joined by veth; a TCP flow without and then with
     /// `policer attach ... --cir 10mbit` on the receiver; goodput of both and `policer stats`.
     Demo(demo::DemoArgs),
-    /// Per-packet cost of the programs against a bare XDP_PASS; writes bench/COST.md.
-    BenchCost(bench_cost::CostArgs),
-    /// TCP through the policer, a plain bucket, nftables, HTB and nothing, at real RTTs;
-    /// writes bench/TCP.md.
-    BenchTcp(bench_tcp::TcpArgs),
+    /// The evidence: per-packet cost, packet rate under a flood, and TCP through the
+    /// policer, a plain bucket, nftables, HTB and nothing at real RTTs, with a burst sweep;
+    /// writes bench/RESULTS.md and its plots. `bench cost|load|tcp` runs one part.
+    Bench(bench::BenchArgs),
     /// Time `policer simulate` on a generated capture and write bench/REPLAY.md.
     ReplaySpeed(replay_speed::ReplaySpeedArgs),
 }
@@ -32,8 +30,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo(args) => demo::run(&args),
-        Task::BenchCost(args) => bench_cost::run(&args),
-        Task::BenchTcp(args) => bench_tcp::run(&args),
+        Task::Bench(args) => bench::run(&args),
         Task::ReplaySpeed(args) => replay_speed::run(&args),
     }
 }

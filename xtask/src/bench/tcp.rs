@@ -1,0 +1,572 @@
+//! TCP through the policer and through what users would use instead, on testbeds with a
+//! real round-trip time (the delay line of `policer-tests`). The setups of one point, and
+//! their repeats, run at the same time on testbeds of their own, so that they meet the same
+//! machine; how many at once is bounded by the traffic they make together.
+
+use std::{thread, time::Duration};
+
+use anyhow::Context as _;
+use clap::Args;
+use policer_tests::{
+    Netns, Testbed,
+    tap::{Tap, TapReport},
+};
+
+use super::Spread;
+
+#[derive(Args, Clone)]
+pub struct TcpArgs {
+    /// Round-trip times, ms (the delay line holds frames half of it each way; 0: none).
+    #[arg(long, value_delimiter = ',', default_values_t = [20u64])]
+    rtt: Vec<u64>,
+    /// Congestion controls of the sender.
+    #[arg(long, value_delimiter = ',', default_values_t = ["cubic".to_string(), "bbr".to_string()])]
+    cc: Vec<String>,
+    /// Committed rates, Mbit/s.
+    #[arg(long, value_delimiter = ',', default_values_t = [10u64])]
+    cir: Vec<u64>,
+    /// Parallel TCP flows (each is policed on its own: the rate is per flow).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32])]
+    flows: Vec<u32>,
+    /// What to compare: default, ebs0, nft, htb, none, or policer (the bursts below).
+    #[arg(long, value_delimiter = ',', default_values_t = ["default", "ebs0", "nft", "htb", "none"].map(String::from))]
+    setups: Vec<String>,
+    /// Committed burst as a time of the rate, for `policer`, `ebs0` and `nft`.
+    #[arg(long, default_value = "100ms")]
+    cbs: String,
+    /// Excess burst as a time of the rate, for `policer`.
+    #[arg(long, default_value = "200ms")]
+    ebs: String,
+    /// Extra `policer attach` arguments for `default` and `policer` (e.g. "--yellow ecn").
+    #[arg(long, allow_hyphen_values = true, default_value = "")]
+    attach: String,
+    /// Runs of every point.
+    #[arg(long, default_value_t = 3)]
+    repeats: u32,
+    /// Seconds measured per run (after `--warmup`).
+    #[arg(long, default_value_t = 20)]
+    seconds: u32,
+    /// Seconds of each run left out of goodput and retransmissions (slow start).
+    #[arg(long, default_value_t = 3)]
+    warmup: u32,
+}
+
+/// One setup at one point.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub setup: String,
+    pub cc: String,
+    pub cir_mbit: u64,
+    pub rtt_ms: u64,
+    pub flows: u32,
+    pub cbs: String,
+    pub ebs: String,
+    pub attach: String,
+}
+
+/// The figures of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Sample {
+    pub goodput_over_cir: f64,
+    pub drop_share: f64,
+    pub loss_runs: f64,
+    pub run_length: f64,
+    pub retransmits: f64,
+    pub mean_rtt_ms: f64,
+    pub jain: f64,
+    /// Frames the testbed itself lost (the delay line or the tap short of buffer): a run
+    /// with any is not a clean measurement, and the report says so.
+    pub testbed_lost: f64,
+    /// Goodput/CIR in each second of the run, warm-up included (from the tap).
+    pub per_second: Vec<f64>,
+}
+
+/// A spec with its repeats.
+pub struct Row {
+    pub spec: Spec,
+    pub samples: Vec<Sample>,
+}
+
+impl Row {
+    pub fn spread(&self, metric: fn(&Sample) -> f64) -> Spread {
+        Spread::of(self.samples.iter().map(metric))
+    }
+}
+
+/// Everything of a run: the rows and how they were made.
+pub struct Plan {
+    pub title: String,
+    pub specs: Vec<Spec>,
+    pub repeats: u32,
+    pub seconds: u32,
+    pub warmup: u32,
+}
+
+pub struct Results {
+    pub plan: Plan,
+    pub rows: Vec<Row>,
+}
+
+pub fn run(args: &TcpArgs) -> anyhow::Result<Results> {
+    let mut specs = Vec::new();
+    for &cir_mbit in &args.cir {
+        for &flows in &args.flows {
+            for &rtt_ms in &args.rtt {
+                for cc in &args.cc {
+                    for setup in &args.setups {
+                        specs.push(Spec {
+                            setup: setup.clone(),
+                            cc: cc.clone(),
+                            cir_mbit,
+                            rtt_ms,
+                            flows,
+                            cbs: args.cbs.clone(),
+                            ebs: args.ebs.clone(),
+                            attach: args.attach.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    run_plan(&Plan {
+        title: "TCP at chosen points".into(),
+        specs,
+        repeats: args.repeats,
+        seconds: args.seconds,
+        warmup: args.warmup,
+    })
+}
+
+fn spec(setup: &str, cc: &str, cir_mbit: u64, rtt_ms: u64, flows: u32) -> Spec {
+    Spec {
+        setup: setup.into(),
+        cc: cc.into(),
+        cir_mbit,
+        rtt_ms,
+        flows,
+        cbs: "100ms".into(),
+        ebs: "200ms".into(),
+        attach: String::new(),
+    }
+}
+
+const SETUPS: [&str; 5] = ["default", "ebs0", "nft", "htb", "none"];
+const CCS: [&str; 2] = ["cubic", "bbr"];
+
+/// The comparison of `cargo xtask bench`: every setup at 10 Mbit/s, RTT 0, 20 and 80 ms,
+/// 1 and 4 flows, both congestion controls; 1 and 100 Mbit/s at 20 ms, one flow.
+pub fn main_plan(quick: bool) -> Plan {
+    let mut specs = Vec::new();
+    let (rtts, flow_counts): (&[u64], &[u32]) =
+        if quick { (&[20], &[1]) } else { (&[0, 20, 80], &[1, 4]) };
+    for &rtt in rtts {
+        for &flows in flow_counts {
+            for cc in CCS {
+                specs.extend(SETUPS.iter().map(|s| spec(s, cc, 10, rtt, flows)));
+            }
+        }
+    }
+    if !quick {
+        for cir in [1, 100] {
+            for cc in CCS {
+                specs.extend(SETUPS.iter().map(|s| spec(s, cc, cir, 20, 1)));
+            }
+        }
+    }
+    Plan {
+        title: "TCP through the policer and its peers".into(),
+        specs,
+        repeats: 3,
+        seconds: if quick { 8 } else { 20 },
+        warmup: 3,
+    }
+}
+
+/// The burst sweep at 10 Mbit/s: cbs of 10 ms, 100 ms and 1.5 s, ebs of 0, 1x and 2x cbs.
+pub fn sweep_plan(quick: bool) -> Plan {
+    let mut specs = Vec::new();
+    let rtts: &[u64] = if quick { &[] } else { &[20, 80] };
+    for &rtt in rtts {
+        for cc in CCS {
+            for (cbs, ms) in [("10ms", 10), ("100ms", 100), ("1500ms", 1500)] {
+                for ebs_ms in [0, ms, 2 * ms] {
+                    specs.push(Spec {
+                        setup: "policer".into(),
+                        cbs: cbs.into(),
+                        ebs: format!("{ebs_ms}ms"),
+                        ..spec("policer", cc, 10, rtt, 1)
+                    });
+                }
+            }
+        }
+    }
+    Plan { title: "Burst sweep".into(), specs, repeats: 3, seconds: 20, warmup: 3 }
+}
+
+/// Mbit/s of test traffic that may cross the delay lines at once (see `delay_line_check`
+/// for what one line carries).
+const TRAFFIC_BUDGET_MBIT: u64 = 300;
+
+/// Runs every spec `repeats` times; runs of like traffic go at the same time.
+pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
+    let mut jobs: Vec<(usize, &Spec)> = Vec::new();
+    for (i, s) in plan.specs.iter().enumerate() {
+        jobs.extend((0..plan.repeats).map(|_| (i, s)));
+    }
+    let mut samples: Vec<Vec<Sample>> = plan.specs.iter().map(|_| Vec::new()).collect();
+    let mut rest = &jobs[..];
+    while let Some(&(_, first)) = rest.first() {
+        let load = (first.cir_mbit * u64::from(first.flows)).max(1);
+        let at_once = (TRAFFIC_BUDGET_MBIT / load).clamp(1, 32) as usize;
+        // Only runs of the same rate share the machine; runs without a policer take all the
+        // line gives them, so they share it only with their own repeats.
+        let unlimited = |s: &Spec| s.setup == "none";
+        let same = rest
+            .iter()
+            .take_while(|(_, s)| s.cir_mbit == first.cir_mbit && unlimited(s) == unlimited(first))
+            .count();
+        let (batch, later) = rest.split_at(at_once.min(same).max(1));
+        let measured: Vec<anyhow::Result<Sample>> = thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&(_, s)| scope.spawn(move || measure(s, plan.seconds, plan.warmup)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a run does not panic")).collect()
+        });
+        for (&(i, s), sample) in batch.iter().zip(measured) {
+            let sample = sample.with_context(|| describe_spec(s))?;
+            eprintln!("{}: {}", describe_spec(s), sample.brief());
+            samples[i].push(sample);
+        }
+        rest = later;
+    }
+    let rows = plan
+        .specs
+        .iter()
+        .cloned()
+        .zip(samples)
+        .map(|(spec, samples)| Row { spec, samples })
+        .collect();
+    Ok(Results { plan: Plan { specs: Vec::new(), title: plan.title.clone(), ..*plan }, rows })
+}
+
+fn describe_spec(s: &Spec) -> String {
+    format!(
+        "{} {} Mbit/s {} ms {} flow(s) {} {}",
+        s.setup,
+        s.cir_mbit,
+        s.rtt_ms,
+        s.flows,
+        s.cc,
+        bursts(s).unwrap_or_default()
+    )
+}
+
+/// The bursts a setup uses, as the report shows them.
+fn bursts(s: &Spec) -> Option<String> {
+    match s.setup.as_str() {
+        "default" => Some("cbs 100ms ebs 200ms".into()),
+        "policer" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
+        "ebs0" => Some(format!("cbs {} ebs 0", s.cbs)),
+        "nft" => Some(format!("burst {} (+1 s)", s.cbs)),
+        _ => None,
+    }
+}
+
+impl Sample {
+    fn brief(&self) -> String {
+        format!(
+            "goodput/CIR {:.3}, drops {:.2} % in {} runs, {} retransmits, RTT {:.1} ms, \
+             Jain {:.3}, testbed lost {}",
+            self.goodput_over_cir,
+            self.drop_share * 100.0,
+            self.loss_runs,
+            self.retransmits,
+            self.mean_rtt_ms,
+            self.jain,
+            self.testbed_lost
+        )
+    }
+}
+
+/// One run of one spec on a testbed of its own.
+fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
+    let bed = if s.rtt_ms == 0 {
+        Testbed::new()
+    } else {
+        Testbed::with_delay(Duration::from_millis(s.rtt_ms / 2))
+    };
+    set_up(&bed, s)?;
+    // iperf3 leaves the warm-up out of its figures; the counters and the tap start after it
+    // too (and after iperf3's own start), so that every figure covers the same window.
+    let (report, window) = thread::scope(|scope| {
+        let iperf = scope.spawn(|| {
+            let args = ["-C", &s.cc, "-O", &warmup.to_string(), "-P", &s.flows.to_string()];
+            bed.iperf3(seconds + warmup, &args)
+        });
+        thread::sleep(Duration::from_millis(u64::from(warmup) * 1000 + 300));
+        let window = Window::open(&bed);
+        (iperf.join().expect("iperf3 runs"), window)
+    });
+    let (sent, received, testbed_lost, seen) = window?.close(&bed)?;
+    let lost = sent.saturating_sub(received);
+    let cir_bits = s.cir_mbit as f64 * 1e6 * f64::from(s.flows);
+    let streams = report["end"]["streams"].as_array().context("iperf3 streams")?;
+    let per_stream = |side: &str, field: &str| -> Vec<f64> {
+        streams.iter().filter_map(|st| st[side][field].as_f64()).collect()
+    };
+    let rtts = per_stream("sender", "mean_rtt");
+    Ok(Sample {
+        goodput_over_cir: Testbed::goodput_bps(&report) / cir_bits,
+        drop_share: if sent == 0 { 0.0 } else { lost as f64 / sent as f64 },
+        loss_runs: seen.loss_runs() as f64,
+        run_length: seen.lost_segments() as f64 / seen.loss_runs().max(1) as f64,
+        retransmits: report["end"]["sum_sent"]["retransmits"].as_f64().unwrap_or(0.0),
+        mean_rtt_ms: rtts.iter().sum::<f64>() / rtts.len().max(1) as f64 / 1000.0,
+        jain: jain(&per_stream("receiver", "bits_per_second")),
+        testbed_lost: testbed_lost as f64,
+        // The last second is cut short by the end of the run: left out.
+        per_second: seen
+            .bytes_per_second
+            .iter()
+            .rev()
+            .skip(1)
+            .rev()
+            .map(|&b| b as f64 * 8.0 / cir_bits)
+            .collect(),
+    })
+}
+
+/// The counters at the start of the measured window, and the tap.
+struct Window {
+    sent: u64,
+    received: u64,
+    line_missed: u64,
+    tap: Tap,
+}
+
+impl Window {
+    fn open(bed: &Testbed) -> anyhow::Result<Window> {
+        let (sent, received) = (sent_packets(bed)?, bed.ip_in_receives());
+        let line_missed = line_missed(bed)?;
+        Ok(Window { sent, received, line_missed, tap: Tap::start(&bed.b, &bed.b_if)? })
+    }
+
+    /// Frames sent (or dropped by the sender's shaper), packets received, frames the
+    /// testbed lost itself, and the tap's report, over the window.
+    fn close(self, bed: &Testbed) -> anyhow::Result<(u64, u64, u64, TapReport)> {
+        let seen = self.tap.finish();
+        let lost = line_missed(bed)? - self.line_missed + seen.missed;
+        Ok((sent_packets(bed)? - self.sent, bed.ip_in_receives() - self.received, lost, seen))
+    }
+}
+
+fn line_missed(bed: &Testbed) -> anyhow::Result<u64> {
+    Ok(match bed.middle() {
+        Some(m) => m.line.missed()?,
+        None => 0,
+    })
+}
+
+/// Frames the sender offered: put on the wire, or dropped by its own qdisc (the shaper).
+fn sent_packets(bed: &Testbed) -> anyhow::Result<u64> {
+    Ok(link_packets(&bed.a, &bed.a_if, "tx")? + qdisc_drops(&bed.a, &bed.a_if)?)
+}
+
+/// Jain's fairness index: 1 when every flow got the same, 1/n when one got everything.
+pub fn jain(x: &[f64]) -> f64 {
+    let (sum, squares) = x.iter().fold((0.0, 0.0), |(s, q), v| (s + v, q + v * v));
+    if squares == 0.0 { 0.0 } else { sum * sum / (x.len() as f64 * squares) }
+}
+
+/// Puts the spec's policer (or peer) in place.
+fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
+    let cir = format!("{}mbit", s.cir_mbit);
+    let extra: Vec<&str> = s.attach.split_whitespace().collect();
+    match s.setup.as_str() {
+        "default" => drop(bed.attach(&[&["--cir", &cir][..], &extra].concat())),
+        "policer" => drop(
+            bed.attach(&[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs][..], &extra].concat()),
+        ),
+        "ebs0" => drop(bed.attach(&["--cir", &cir, "--cbs", &s.cbs, "--ebs", "0"])),
+        "nft" => nft_limit(bed, s)?,
+        "htb" => htb(bed, s),
+        "none" => {}
+        other => anyhow::bail!("unknown setup {other}"),
+    }
+    Ok(())
+}
+
+/// nftables `limit rate over` on the egress of the link into the receiver (where a tap on
+/// the receiver sees only what passed); with several flows, a meter: a limit per flow.
+fn nft_limit(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
+    let (ns, dev) = match bed.middle() {
+        Some(m) => (&m.ns, m.to_b.as_str()),
+        None => (&bed.a, bed.a_if.as_str()),
+    };
+    let rate = s.cir_mbit * 125_000;
+    let burst = (rate as f64 * burst_seconds(&s.cbs)?) as u64;
+    let limit = format!("limit rate over {rate} bytes/second burst {burst} bytes");
+    let rule = if s.flows > 1 {
+        format!("ip protocol tcp meter flows {{ ip saddr . tcp sport {limit} }} drop")
+    } else {
+        format!("{limit} drop")
+    };
+    super::nft_chain(ns, "egress", dev, &rule);
+    Ok(())
+}
+
+/// An HTB shaper at the rate (times the flows) on the sender's egress.
+fn htb(bed: &Testbed, s: &Spec) {
+    let dev = bed.a_if.as_str();
+    bed.a.exec_ok(
+        "tc",
+        ["qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "10"],
+    );
+    let rate = format!("{}mbit", s.cir_mbit * u64::from(s.flows));
+    bed.a.exec_ok(
+        "tc",
+        ["class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", &rate],
+    );
+}
+
+fn burst_seconds(time: &str) -> anyhow::Result<f64> {
+    let ms: f64 = time.strip_suffix("ms").context("bursts are given in ms")?.parse()?;
+    Ok(ms / 1000.0)
+}
+
+fn link_packets(ns: &Netns, iface: &str, way: &str) -> anyhow::Result<u64> {
+    let out = ns.exec_ok("ip", ["-j", "-s", "link", "show", "dev", iface]);
+    let links: serde_json::Value = serde_json::from_str(&out)?;
+    links[0]["stats64"][way]["packets"].as_u64().context("packets")
+}
+
+fn qdisc_drops(ns: &Netns, iface: &str) -> anyhow::Result<u64> {
+    let out = ns.exec_ok("tc", ["-j", "-s", "qdisc", "show", "dev", iface]);
+    let qdiscs: serde_json::Value = serde_json::from_str(&out)?;
+    Ok(qdiscs.as_array().into_iter().flatten().filter_map(|q| q["drops"].as_u64()).sum())
+}
+
+fn describe_setup(setup: &str) -> &'static str {
+    match setup {
+        "default" => "policer, TCP-friendly, default bursts (cbs 100 ms, ebs 200 ms of the rate)",
+        "policer" => "policer, TCP-friendly, the bursts in the row",
+        "ebs0" => "policer `--ebs 0`: a plain token bucket with the same cbs",
+        "nft" => {
+            "nftables `limit rate over R bytes/second burst B bytes` in a netdev chain on the \
+             egress of the link into the receiver, B = 100 ms of the rate; its bucket holds 1 s \
+             of rate plus B (1.1 s in all). With 4 flows, a meter: one limit per flow"
+        }
+        "htb" => {
+            "HTB shaper on the sender's egress at the rate (times the flows): no policing \
+             loss, a queue and its delay instead"
+        }
+        _ => "no policer",
+    }
+}
+
+/// The delay line does what it claims: ping RTT at each delay, and TCP throughput through
+/// it without a policer (so it is not the bottleneck of any point).
+pub struct DelayLineCheck {
+    rows: Vec<(u64, f64, f64)>,
+}
+
+pub fn delay_line_check() -> anyhow::Result<DelayLineCheck> {
+    let mut rows = Vec::new();
+    for rtt in [20u64, 80] {
+        let bed = Testbed::with_delay(Duration::from_millis(rtt / 2));
+        let ping = bed.a.exec_ok("ping", ["-c", "5", "-i", "0.2", "-q", &bed.b_addr]);
+        let avg = ping
+            .lines()
+            .find(|l| l.contains("min/avg/max"))
+            .and_then(|l| l.split('=').nth(1)?.split('/').nth(1)?.trim().parse::<f64>().ok())
+            .context("ping's summary")?;
+        let report = bed.iperf3(6, &["-O", "2"]);
+        rows.push((rtt, avg, Testbed::goodput_bps(&report) / 1e6));
+    }
+    Ok(DelayLineCheck { rows })
+}
+
+impl DelayLineCheck {
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "## The delay line\n\nThe kernel here has no netem. A small program of ours \
+             (`tests/src/delay.rs`) holds every frame for half the RTT each way between two \
+             namespaces, over AF_PACKET, with GRO, GSO, TSO and checksum offload off so frames \
+             stay MTU-sized. What it adds, and what one TCP flow gets through it with no \
+             policer (4 s after 2 s of warm-up):\n\n\
+             | RTT asked | ping RTT | TCP through it, no policer |\n|---|---|---|\n",
+        );
+        for (rtt, ping, mbit) in &self.rows {
+            out += &format!("| {rtt} ms | {ping:.2} ms | {mbit:.0} Mbit/s |\n");
+        }
+        out += &format!(
+            "\nRuns of one point go at the same time on testbeds of their own, with at most \
+             {TRAFFIC_BUDGET_MBIT} Mbit/s of committed rate crossing the delay lines at once.\n"
+        );
+        out
+    }
+}
+
+/// A section of the report: one table per rate and flow count.
+pub fn markdown(results: &Results) -> String {
+    let plan = &results.plan;
+    let mut out = format!(
+        "## {}\n\nOne TCP sender (iperf3, `-P` flows) into a receiver with the setup in place; \
+         {} s measured after {} s of warm-up, {} runs of every row (median, range). CIR is \
+         counted on whole frames, so goodput cannot pass about 0.956 of CIR (1448 payload bytes \
+         of 1514). A run's goodput can stray from CIR by (cbs + ebs) / window: {:.3} for the \
+         default profile here. With several flows, goodput/CIR is their sum over flows x CIR \
+         (the policer's rate is per flow).\n\n\
+         Drops: frames the sender put on the wire (or its shaper dropped) that the receiver's \
+         IP layer never got, as a share of them, warm-up included. Loss runs: holes the \
+         receiver saw in each flow's sequence space (a run of consecutive lost segments is one \
+         hole) and their mean length in segments. RTT: the sender's mean smoothed RTT. Jain: \
+         fairness of the flows' goodputs. Testbed lost: frames the \
+         delay line or the tap could not take in, over all runs of the row (0 for a clean \
+         measurement; `none` can exceed what the line carries).\n\n",
+        plan.title,
+        plan.seconds,
+        plan.warmup,
+        plan.repeats,
+        0.3 / f64::from(plan.seconds.max(1)),
+    );
+    let mut setups: Vec<&str> = results.rows.iter().map(|r| r.spec.setup.as_str()).collect();
+    setups.dedup();
+    setups.sort();
+    setups.dedup();
+    for setup in setups {
+        out += &format!("- `{setup}`: {}\n", describe_setup(setup));
+    }
+    let mut groups: Vec<(u64, u32)> =
+        results.rows.iter().map(|r| (r.spec.cir_mbit, r.spec.flows)).collect();
+    groups.dedup();
+    for (cir, flows) in groups {
+        out += &format!(
+            "\n### {cir} Mbit/s, {flows} flow{}\n\n\
+             | RTT | cc | setup | goodput/CIR | drops | loss runs (mean length) | retransmits | \
+             mean RTT | Jain | testbed lost |\n|---|---|---|---|---|---|---|---|---|---|\n",
+            if flows == 1 { "" } else { "s" }
+        );
+        for r in results.rows.iter().filter(|r| (r.spec.cir_mbit, r.spec.flows) == (cir, flows)) {
+            let s = &r.spec;
+            out += &format!(
+                "| {} ms | {} | {}{} | {} | {} % | {} ({:.1}) | {} | {} ms | {:.3} | {} |\n",
+                s.rtt_ms,
+                s.cc,
+                s.setup,
+                bursts(s).map(|b| format!(" ({b})")).unwrap_or_default(),
+                r.spread(|x| x.goodput_over_cir).show(3, 1.0),
+                r.spread(|x| x.drop_share).show(2, 100.0),
+                r.spread(|x| x.loss_runs).show(0, 1.0),
+                r.spread(|x| x.run_length).median,
+                r.spread(|x| x.retransmits).show(0, 1.0),
+                r.spread(|x| x.mean_rtt_ms).show(1, 1.0),
+                r.spread(|x| x.jain).median,
+                r.samples.iter().map(|x| x.testbed_lost).sum::<f64>(),
+            );
+        }
+    }
+    out
+}
