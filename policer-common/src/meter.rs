@@ -8,6 +8,8 @@
 //!    debt is reset to 0 and no tokens are taken. Else it is yellow: `tokens -= len`,
 //!    `debt += a`.
 //!
+//! That is [`mode::JUNOSE`]; the other modes change step 3 only (see [`mode`]).
+//!
 //! Units. Tokens and debt are kept in *nano-bytes* (1e-9 byte), so that a refill is the exact
 //! integer `elapsed_ns * cir_bytes_per_sec` with no division in the hot path and no
 //! fraction of a byte lost between two packets. Bounds that make overflow impossible:
@@ -15,7 +17,7 @@
 //! elapsed time is clamped to [`Profile::fill_ns`] (the time that fills the bucket from
 //! `-ebs` to `cbs`), so a refill is at most `(cbs + ebs) * 1e9 + cir < 2^63`.
 
-use crate::types::{FlowState, NANOS_PER_SEC, Profile};
+use crate::types::{FlowState, NANOS_PER_SEC, Profile, mode};
 
 /// The colour the meter gives a packet.
 #[repr(u8)]
@@ -93,10 +95,23 @@ pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -
     let need = scaled(len as u64);
     if state.tokens >= need {
         state.tokens = state.tokens.wrapping_sub(need);
+        if profile.mode == mode::EARLY {
+            rearm(profile, state);
+        }
         return Colour::Green;
     }
     // The actual debt: how far below zero the bucket goes if it takes this packet.
     let borrowed = need.wrapping_sub(state.tokens) as u64;
+    match profile.mode {
+        mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
+        mode::EARLY => borrow_early(profile, state, need, borrowed),
+        _ => borrow_junose(profile, state, need, borrowed),
+    }
+}
+
+/// JunosE: the debt grows by the actual debt; reaching `ebs` is red and resets it.
+#[inline(always)]
+fn borrow_junose(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
     let ebs = scaled(profile.ebs_bytes) as u64;
     if state.debt.saturating_add(borrowed) >= ebs {
         state.debt = 0;
@@ -105,6 +120,49 @@ pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -
         state.tokens = state.tokens.wrapping_sub(need);
         state.debt = state.debt.wrapping_add(borrowed);
         Colour::Yellow
+    }
+}
+
+/// The debt grows by the packet's length; reaching `ebs` is red and resets it, and so is a
+/// packet that would take the bucket to `-ebs` or below.
+#[inline(always)]
+fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
+    let ebs = scaled(profile.ebs_bytes) as u64;
+    if borrowed >= ebs || state.debt.saturating_add(need as u64) >= ebs {
+        state.debt = 0;
+        Colour::Red
+    } else {
+        state.tokens = state.tokens.wrapping_sub(need);
+        state.debt = state.debt.wrapping_add(need as u64);
+        Colour::Yellow
+    }
+}
+
+/// The debt of an early-mode flow whose early red is spent (0: armed). Early mode keeps no
+/// other debt: the floor at `-ebs` bounds the borrowing.
+const SPENT: u64 = 1;
+
+/// The first packet that finds the bucket short is red if the early red is armed; others
+/// borrow while the bucket stays above `-ebs`.
+#[inline(always)]
+fn borrow_early(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
+    if state.debt == 0 {
+        state.debt = SPENT;
+        return Colour::Red;
+    }
+    if borrowed >= scaled(profile.ebs_bytes) as u64 {
+        return Colour::Red;
+    }
+    state.tokens = state.tokens.wrapping_sub(need);
+    Colour::Yellow
+}
+
+/// Re-arms the early red once the bucket is half full again: the flow has repaid what it
+/// borrowed and backed off.
+#[inline(always)]
+fn rearm(profile: &Profile, state: &mut FlowState) {
+    if state.tokens >= scaled(profile.cbs_bytes / 2) {
+        state.debt = 0;
     }
 }
 

@@ -53,6 +53,33 @@ pub mod key_mode {
 }
 
 /// What happens to a packet of a given colour.
+/// How a flow borrows once its bucket is short (DESIGN.md section 2 and README, "Modes").
+pub mod mode {
+    /// The exact JunosE rules: the debt grows by the actual debt `len - tokens`; a packet
+    /// that brings it to `ebs` is red and resets it.
+    pub const JUNOSE: u8 = 0;
+    /// The debt grows by `len`, so a flow deep in its borrowing is not punished for the
+    /// depth; the bucket never goes below `-ebs` (a packet that would take it there is red).
+    pub const LEN_DEBT: u8 = 1;
+    /// One early red: the first packet that finds the bucket short is red (TCP's signal to
+    /// back off), later ones borrow down to `-ebs`; the early red re-arms once the bucket is
+    /// half full again.
+    pub const EARLY: u8 = 2;
+
+    pub const fn name(mode: u8) -> &'static str {
+        match mode {
+            JUNOSE => "junose",
+            LEN_DEBT => "len-debt",
+            EARLY => "early",
+            _ => "unknown",
+        }
+    }
+
+    pub const fn is_valid(mode: u8) -> bool {
+        mode <= EARLY
+    }
+}
+
 pub mod action {
     pub const PASS: u8 = 0;
     pub const DROP: u8 = 1;
@@ -91,7 +118,9 @@ pub struct Profile {
     pub yellow_action: u8,
     /// One of [`action`], for red packets.
     pub red_action: u8,
-    pub _pad: [u8; 5],
+    /// One of [`mode`]. Was padding before modes existed: pins of that time read 0, JunosE.
+    pub mode: u8,
+    pub _pad: [u8; 4],
     /// User space only: the bursts as times of the rate when they were given so (or took
     /// their defaults, which are times), else 0. A change of rate keeps such a burst at the
     /// same time, so `set --cir` does not shrink a 100 ms burst to 33 ms.
@@ -108,6 +137,7 @@ pub enum ProfileError {
     BurstTooLarge,
     BadKeyMode,
     BadAction,
+    BadMode,
 }
 
 impl Profile {
@@ -144,10 +174,19 @@ impl Profile {
             key_mode,
             yellow_action,
             red_action,
-            _pad: [0; 5],
+            mode: mode::JUNOSE,
+            _pad: [0; 4],
             cbs_ns: 0,
             ebs_ns: 0,
         })
+    }
+
+    /// The same profile in `mode` (one of [`mode`]).
+    pub const fn with_mode(self, mode: u8) -> Result<Profile, ProfileError> {
+        if !mode::is_valid(mode) {
+            return Err(ProfileError::BadMode);
+        }
+        Ok(Profile { mode, ..self })
     }
 
     /// The action for packets of `colour`.

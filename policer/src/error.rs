@@ -1,5 +1,6 @@
 //! Errors of the policer library: each says what is wrong and, where it helps, what to do.
 
+use crate::pins::BPFFS;
 use std::{io, path::PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,14 @@ pub enum Error {
 
     #[error("{0} has policers on ingress and egress: say which with --direction ingress|egress")]
     AmbiguousDirection(String),
+
+    #[error(
+        "{BPFFS} holds no BPF file system in this mount namespace (`ip netns exec` remounts \
+         /sys without it), and pins made here would vanish when this command ends, detaching \
+         the policer with them: run policer under `nsenter --net=/run/netns/NAME` instead, \
+         which keeps the host's {BPFFS}"
+    )]
+    NoBpffsHere,
 
     #[error("XDP sees only received packets: police egress with --hook tc")]
     XdpEgress,

@@ -224,6 +224,7 @@ impl Policer {
     /// only policer (an error if it has one on each side).
     pub fn open(iface: &str, direction: Option<Direction>) -> Result<Policer> {
         pins::require_root("policer")?;
+        pins::require_bpffs()?;
         check_layout(iface)?;
         let direction = match (direction, pins::attached_directions(iface).as_slice()) {
             (Some(direction), attached) if attached.contains(&direction) => direction,
@@ -245,6 +246,7 @@ impl Policer {
     /// Every policer, opened, by interface and direction.
     pub fn list() -> Result<Vec<Policer>> {
         pins::require_root("policer list")?;
+        pins::require_bpffs()?;
         let mut policers = Vec::new();
         for iface in pins::attached_interfaces()? {
             for direction in pins::attached_directions(&iface) {
@@ -327,6 +329,7 @@ impl Policer {
     /// layout 1.
     pub fn detach(iface: &str, direction: Option<Direction>) -> Result<()> {
         pins::require_root("policer detach")?;
+        pins::require_bpffs()?;
         let mut stale = pins::stale_partials(iface);
         // Map pins without a link, left by an attach that died before it finished.
         stale.extend(pins::leftover_dirs(iface));

@@ -61,7 +61,10 @@ pub fn partial_dir(iface: &str, direction: Direction) -> PathBuf {
 }
 
 /// Mounts bpffs at [`BPFFS`] if nothing is mounted there, and creates [`ROOT`] (mode 0700).
+/// In a mount namespace of its own without bpffs (`ip netns exec`), a mount would vanish
+/// with the namespace, and the policer with it: refused.
 pub fn ensure_root() -> Result<()> {
+    require_bpffs()?;
     if !is_bpffs(Path::new(BPFFS)) {
         mount_bpffs()?;
     }
@@ -73,6 +76,25 @@ pub fn ensure_root() -> Result<()> {
             .context(|| format!("creating {dir}"))?;
     }
     Ok(())
+}
+
+/// Fails where [`BPFFS`] is not bpffs and this process has a mount namespace of its own:
+/// there nothing of ours can be found, and nothing pinned would last.
+pub fn require_bpffs() -> Result<()> {
+    if is_bpffs(Path::new(BPFFS)) || !private_mount_namespace() {
+        return Ok(());
+    }
+    Err(Error::NoBpffsHere)
+}
+
+/// Whether this process's mount namespace was made for it: its parent is in another one,
+/// as under `ip netns exec` or `unshare -m`, and it ends with this process. Unknown counts
+/// as not.
+fn private_mount_namespace() -> bool {
+    // SAFETY: getppid has no arguments and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    let ns = |pid: String| fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    matches!((ns("self".into()), ns(parent.to_string())), (Some(mine), Some(theirs)) if mine != theirs)
 }
 
 fn is_bpffs(path: &Path) -> bool {

@@ -1,7 +1,7 @@
 //! Profiles as the user gives them (rates in bit/s, bursts as sizes or times) and as the
 //! kernel program uses them ([`Profile`]).
 
-use policer_common::{Colour, NANOS_PER_SEC, Profile, ProfileError, action, key_mode};
+use policer_common::{Colour, NANOS_PER_SEC, Profile, ProfileError, action, key_mode, mode};
 
 use crate::{
     error::{Error, Result},
@@ -32,6 +32,34 @@ pub fn parse_key_mode(text: &str) -> Result<u8, String> {
         "dst" => Ok(key_mode::DST),
         _ => Err(format!("invalid key {text:?}: expected 5tuple, src or dst")),
     }
+}
+
+/// The mode of a new policer (see README, "Choosing a profile"): in bench/RESULTS.md it
+/// gave CUBIC a fifth to a tenth of a plain bucket's retransmissions at the default bursts,
+/// did not collapse it at 1.5 s bursts as the JunosE rules do, and gave BBR fewer drops
+/// than the JunosE rules everywhere.
+pub const DEFAULT_MODE: u8 = mode::LEN_DEBT;
+
+/// Why `profile` is likely to treat TCP badly, if the benchmark says so.
+pub fn tcp_warning(profile: &Profile) -> Option<String> {
+    let longest = burst_ms(profile, profile.cbs_bytes.max(profile.ebs_bytes));
+    (profile.mode == mode::JUNOSE && longest >= 1000.0).then(|| {
+        format!(
+            "the exact JunosE rules with a burst of {:.1}s collapse TCP: once a flow has \
+             borrowed deep, every other packet is red for seconds (CUBIC fell to 0.75 of the \
+             rate at 80 ms RTT, BBR lost 2-4x the packets of a plain bucket in \
+             bench/RESULTS.md); --mode len-debt, or bursts of about 100ms, avoid it",
+            longest / 1000.0
+        )
+    })
+}
+
+/// Parses a mode name: junose, len-debt or early.
+pub fn parse_mode(text: &str) -> Result<u8, String> {
+    let lower = text.to_ascii_lowercase();
+    (0..=mode::EARLY)
+        .find(|&m| mode::name(m) == lower)
+        .ok_or_else(|| format!("invalid mode {text:?}: expected junose, len-debt or early"))
 }
 
 /// An action as named on the command line.
@@ -69,6 +97,8 @@ pub struct ProfileRequest {
     pub key_mode: Option<u8>,
     pub yellow: Option<u8>,
     pub red: Option<u8>,
+    /// One of `policer_common::mode`.
+    pub mode: Option<u8>,
 }
 
 impl ProfileRequest {
@@ -83,6 +113,7 @@ impl ProfileRequest {
             key_mode: key_mode::FIVE_TUPLE,
             yellow_action: action::PASS,
             red_action: action::DROP,
+            mode: DEFAULT_MODE,
             cbs_ns: DEFAULT_CBS_NS,
             ebs_ns: DEFAULT_CBS_NS * DEFAULT_EBS_FACTOR,
             ..Profile::default()
@@ -140,7 +171,9 @@ impl ProfileRequest {
             self.key_mode.unwrap_or(base.key_mode),
             self.yellow.unwrap_or(base.yellow_action),
             self.red.unwrap_or(base.red_action),
-        )?;
+        )?
+        .with_mode(self.mode.unwrap_or(base.mode))
+        .map_err(profile_error)?;
         profile.cbs_ns = time_of(cbs_spec);
         profile.ebs_ns = time_of(ebs_spec);
         Ok(profile)
@@ -154,6 +187,7 @@ impl ProfileRequest {
             && self.key_mode.is_none()
             && self.yellow.is_none()
             && self.red.is_none()
+            && self.mode.is_none()
     }
 }
 
@@ -191,22 +225,27 @@ fn check_burst(name: &str, bytes: u64, max_frame: u64) -> Result<()> {
 }
 
 fn build(cir: u64, cbs: u64, ebs: u64, key: u8, yellow: u8, red: u8) -> Result<Profile> {
-    Profile::new(cir, cbs, ebs, key, yellow, red).map_err(|e| {
-        Error::InvalidProfile(match e {
-            ProfileError::ZeroRate => "the rate must be greater than zero".into(),
-            ProfileError::RateTooHigh => {
-                "the rate is above the largest policer meters, 1Tbit".into()
-            }
-            ProfileError::BurstTooLarge => format!(
-                "bursts are limited to {} (asked: cbs {}, ebs {})",
-                units::format_size(policer_common::MAX_BURST_BYTES),
-                units::format_size(cbs),
-                units::format_size(ebs)
-            ),
-            ProfileError::BadKeyMode => "unknown key mode".into(),
-            ProfileError::BadAction => "unknown action".into(),
-        })
+    Profile::new(cir, cbs, ebs, key, yellow, red).map_err(|e| match e {
+        ProfileError::BurstTooLarge => Error::InvalidProfile(format!(
+            "bursts are limited to {} (asked: cbs {}, ebs {})",
+            units::format_size(policer_common::MAX_BURST_BYTES),
+            units::format_size(cbs),
+            units::format_size(ebs)
+        )),
+        other => profile_error(other),
     })
+}
+
+fn profile_error(e: ProfileError) -> Error {
+    let why = match e {
+        ProfileError::ZeroRate => "the rate must be greater than zero",
+        ProfileError::RateTooHigh => "the rate is above the largest policer meters, 1Tbit",
+        ProfileError::BurstTooLarge => "bursts are limited to 4 GiB",
+        ProfileError::BadKeyMode => "unknown key mode",
+        ProfileError::BadAction => "unknown action",
+        ProfileError::BadMode => "unknown mode",
+    };
+    Error::InvalidProfile(why.into())
 }
 
 /// A burst in milliseconds of the profile's rate.
@@ -217,13 +256,14 @@ pub fn burst_ms(profile: &Profile, bytes: u64) -> f64 {
 /// One line that says how a profile reads, tc-style.
 pub fn describe(profile: &Profile) -> String {
     format!(
-        "cir {} ({} bytes/s) cbs {}b ({:.1}ms) ebs {}b ({:.1}ms) key {} yellow {} red {}",
+        "cir {} ({} bytes/s) cbs {}b ({:.1}ms) ebs {}b ({:.1}ms) mode {} key {} yellow {} red {}",
         units::format_rate(profile.cir_bytes_per_sec * 8),
         profile.cir_bytes_per_sec,
         profile.cbs_bytes,
         burst_ms(profile, profile.cbs_bytes),
         profile.ebs_bytes,
         burst_ms(profile, profile.ebs_bytes),
+        mode::name(profile.mode),
         key_mode_name(profile.key_mode),
         action_name(profile.action_for(Colour::Yellow)),
         action_name(profile.action_for(Colour::Red)),

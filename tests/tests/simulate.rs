@@ -81,7 +81,7 @@ fn the_worked_example_as_a_trace_gives_its_colours() {
     let colours = colours(
         &scratch,
         &["--trace", path.to_str().unwrap()],
-        &["--cir", "8bit", "--cbs", "3000", "--ebs", "5000"],
+        &["--cir", "8bit", "--cbs", "3000", "--ebs", "5000", "--mode", "junose"],
     );
     let expected = ["green", "green", "yellow", "yellow", "red", "yellow", "red", "red", "red"];
     assert_eq!(colours, expected);
@@ -106,7 +106,7 @@ fn refills_happen_at_exact_nanoseconds() {
         "borrowing.csv",
         "time_ns,len,flow\n0,2000,f\n500000,1000,f\n500000,2000,f\n1500000,2000,f\n1500001,1,f\n",
     );
-    let profile = ["--cir", "8000bit", "--cbs", "2000", "--ebs", "3000"];
+    let profile = ["--cir", "8000bit", "--cbs", "2000", "--ebs", "3000", "--mode", "junose"];
     // Tokens 0 after the first; +0.5 byte at 0.5 ms: 1000 borrows 999.5 (yellow, debt
     // 999.5); 2000 borrows 2999.5, 999.5 + 2999.5 >= 3000 (red, debt 0); +1 byte at 1.5 ms:
     // 2000 borrows 2998.5 < 3000 (yellow); +0.001 byte 1 ns later: 1 byte borrows

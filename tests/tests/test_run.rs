@@ -74,6 +74,30 @@ fn worked_example_of_design_section_2() {
 }
 
 #[test]
+fn each_mode_gives_its_colours_in_the_kernel() {
+    use policer_common::mode;
+    // cbs 3000, ebs 5000, nine 1500-byte frames at once: the colours of meter/tests.rs.
+    let (p, d) = (PASS, DROP);
+    let cases = [
+        (mode::JUNOSE, [p, p, p, p, d, p, d, d, d]),
+        (mode::LEN_DEBT, [p, p, p, p, p, d, d, d, d]),
+        (mode::EARLY, [p, p, d, p, p, p, d, d, d]),
+    ];
+    for kind in KINDS {
+        for (m, expected) in cases {
+            let profile =
+                Profile::new(1, 3000, 5000, key_mode::FIVE_TUPLE, action::PASS, action::DROP)
+                    .and_then(|p| p.with_mode(m))
+                    .unwrap();
+            let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
+            let frame = tcp_frame(1500, 1234, [10, 0, 0, 2]);
+            let verdicts: Vec<Verdict> = (0..9).map(|_| run(&mut loaded, &frame)).collect();
+            assert_eq!(verdicts, expected, "{} ({kind:?})", mode::name(m));
+        }
+    }
+}
+
+#[test]
 fn plain_bucket_when_ebs_is_zero() {
     for kind in KINDS {
         let mut loaded = load(kind, 3000, 0, key_mode::FIVE_TUPLE);

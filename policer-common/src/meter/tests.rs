@@ -5,7 +5,7 @@
 extern crate std;
 
 use super::*;
-use crate::types::{MAX_BURST_BYTES, MAX_CIR_BYTES_PER_SEC, ProfileError, action, key_mode};
+use crate::types::{MAX_BURST_BYTES, MAX_CIR_BYTES_PER_SEC, ProfileError, action, key_mode, mode};
 use proptest::prelude::*;
 use std::vec::Vec;
 
@@ -287,6 +287,70 @@ fn worked_example_of_design_section_2() {
     }
 }
 
+/// Nine 1500-byte frames at one instant in `mode`, cbs 3000, ebs 5000: colour and tokens
+/// after each.
+fn nine_frames(mode: u8) -> Vec<(Colour, i64)> {
+    let p = profile(1000, 3000, 5000).with_mode(mode).unwrap();
+    let mut s = new_flow(&p, 7);
+    (0..9).map(|_| (police(&p, &mut s, 1500, 7), s.tokens_bytes())).collect()
+}
+
+#[test]
+fn len_debt_mode_grows_the_debt_by_len_down_to_the_floor() {
+    // Debt after each yellow: 1500, 3000, 4500; the next would take the bucket to -6000,
+    // past -ebs, so it is red, and every one after it while nothing refills.
+    let expected = [
+        (Green, 1500),
+        (Green, 0),
+        (Yellow, -1500),
+        (Yellow, -3000),
+        (Yellow, -4500),
+        (Red, -4500),
+        (Red, -4500),
+        (Red, -4500),
+        (Red, -4500),
+    ];
+    assert_eq!(nine_frames(mode::LEN_DEBT), expected);
+}
+
+#[test]
+fn early_mode_gives_one_early_red_then_borrows_down_to_the_floor() {
+    let expected = [
+        (Green, 1500),
+        (Green, 0),
+        (Red, 0),
+        (Yellow, -1500),
+        (Yellow, -3000),
+        (Yellow, -4500),
+        (Red, -4500),
+        (Red, -4500),
+        (Red, -4500),
+    ];
+    assert_eq!(nine_frames(mode::EARLY), expected);
+}
+
+#[test]
+fn early_red_re_arms_once_the_bucket_is_half_full_again() {
+    let p = profile(1_000_000, 3000, 5000).with_mode(mode::EARLY).unwrap();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 4, 1500, 0), [Green, Green, Red, Yellow]);
+    // 3 ms later: 3000 bytes earned, tokens 1500 - 1000 = 500 after a 1000-byte frame,
+    // under half of cbs: still spent, so a short bucket borrows.
+    assert_eq!(police(&p, &mut s, 1000, 3 * MS), Green);
+    assert_eq!(police(&p, &mut s, 1500, 3 * MS), Yellow);
+    // Refilled to cbs: re-armed, so the next shortage is red again.
+    assert_eq!(burst(&p, &mut s, 3, 1500, 100 * MS), [Green, Green, Red]);
+}
+
+#[test]
+fn the_junose_mode_is_the_default_and_modes_are_checked() {
+    assert_eq!(profile(1000, 3000, 5000).mode, mode::JUNOSE);
+    assert_eq!(nine_frames(mode::JUNOSE)[4], (Red, -3000));
+    assert_eq!(profile(1, 0, 0).with_mode(mode::EARLY + 1), Err(ProfileError::BadMode));
+    let names = [mode::JUNOSE, mode::LEN_DEBT, mode::EARLY].map(mode::name);
+    assert_eq!(names, ["junose", "len-debt", "early"]);
+}
+
 #[test]
 fn clock_going_backwards_refills_nothing_and_keeps_last_ns() {
     let p = profile(1000, 3000, 0);
@@ -395,15 +459,30 @@ impl Model {
         }
         if self.tokens >= need {
             self.tokens -= need;
+            if p.mode == mode::EARLY && self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128 {
+                self.debt = 0;
+            }
             return Green;
         }
         let a = need - self.tokens;
-        if self.debt + a >= ebs {
+        if p.mode == mode::EARLY {
+            return if self.debt == 0 {
+                self.debt = 1;
+                Red
+            } else if a >= ebs {
+                Red
+            } else {
+                self.tokens -= need;
+                Yellow
+            };
+        }
+        let grows_by = if p.mode == mode::LEN_DEBT { need } else { a };
+        if self.debt + grows_by >= ebs || (p.mode == mode::LEN_DEBT && a >= ebs) {
             self.debt = 0;
             Red
         } else {
             self.tokens -= need;
-            self.debt += a;
+            self.debt += grows_by;
             Yellow
         }
     }
@@ -441,10 +520,14 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     prop_assert!(s.tokens as i128 <= cbs, "tokens {} > cbs {}", s.tokens, cbs);
     if ebs == 0 {
         prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
-        prop_assert_eq!(s.debt, 0);
+        prop_assert!(s.debt <= u64::from(p.mode == mode::EARLY));
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
-        prop_assert!((s.debt as i128) < ebs, "debt {} >= ebs {}", s.debt, ebs);
+        if p.mode == mode::EARLY {
+            prop_assert!(s.debt <= 1, "early mode's debt is a flag, not {}", s.debt);
+        } else {
+            prop_assert!((s.debt as i128) < ebs, "debt {} >= ebs {}", s.debt, ebs);
+        }
     }
     Ok(())
 }
@@ -480,6 +563,12 @@ fn everyday_run(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32
                 .collect();
             (p, trace)
         })
+}
+
+/// A profile of everyday size in any mode, and a trace as [`everyday_run`].
+fn everyday_run_any_mode(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32)>)> {
+    (everyday_run(ebs_zero), 0u8..=mode::EARLY)
+        .prop_map(|((p, trace), m)| (p.with_mode(m).expect("a valid mode"), trace))
 }
 
 /// Extreme rates, from 1 B/s (8 bit/s) up to 1 Tbit/s.
@@ -550,7 +639,7 @@ proptest! {
 
     /// Tokens stay within (-ebs, cbs] and the debt under ebs after every packet.
     #[test]
-    fn tokens_stay_between_minus_ebs_and_cbs((p, trace) in everyday_run(false)) {
+    fn tokens_stay_between_minus_ebs_and_cbs((p, trace) in everyday_run_any_mode(false)) {
         let mut s = new_flow(&p, trace[0].0);
         for &(now, len) in &trace {
             police(&p, &mut s, len, now);
@@ -560,7 +649,9 @@ proptest! {
 
     /// Over the run, green + yellow bytes <= cir * T + cbs + ebs (T: first to last packet).
     #[test]
-    fn green_and_yellow_bytes_are_bounded_by_rate_and_bursts((p, trace) in everyday_run(false)) {
+    fn green_and_yellow_bytes_are_bounded_by_rate_and_bursts(
+        (p, trace) in everyday_run_any_mode(false),
+    ) {
         let (first, last) = (trace[0].0, trace[trace.len() - 1].0);
         let mut s = new_flow(&p, first);
         let mut passed: u128 = 0;
@@ -577,7 +668,7 @@ proptest! {
     /// With ebs = 0 the meter is exactly a single-rate token bucket: green where it passes,
     /// red where it drops, never yellow.
     #[test]
-    fn ebs_zero_is_a_plain_token_bucket((p, trace) in everyday_run(true)) {
+    fn ebs_zero_is_a_plain_token_bucket((p, trace) in everyday_run_any_mode(true)) {
         prop_assert_eq!(p.ebs_bytes, 0);
         let mut s = new_flow(&p, trace[0].0);
         let mut bucket = TokenBucket {
@@ -665,7 +756,7 @@ proptest! {
 
     /// The same model comparison on everyday profiles, where every colour is common.
     #[test]
-    fn everyday_runs_match_the_exact_model((p, trace) in everyday_run(false)) {
+    fn everyday_runs_match_the_exact_model((p, trace) in everyday_run_any_mode(false)) {
         let mut s = new_flow(&p, trace[0].0);
         let mut model = Model::new(&p, trace[0].0);
         for (i, &(now, len)) in trace.iter().enumerate() {

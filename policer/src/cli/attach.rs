@@ -62,6 +62,9 @@ pub fn run(args: AttachArgs) -> anyhow::Result<()> {
         Hook::Xdp(_) => iface.max_frame_bytes(),
     };
     let profile = args.profile.request(args.key).resolve_new(max_packet)?;
+    if let Some(warning) = profile::tcp_warning(&profile) {
+        eprintln!("policer: warning: {warning}");
+    }
     let opts = AttachOptions { profile, max_flows: args.max_flows, hook, direction };
     let attached =
         Policer::attach(&iface, &opts).with_context(|| format!("attaching to {}", iface.name))?;

@@ -78,6 +78,11 @@ pub struct ProfileArgs {
     /// Action for red packets: drop, pass, ecn or dscp=N.
     #[arg(long, value_name = "drop|pass|ecn|dscp=N", value_parser = profile::parse_action)]
     red: Option<u8>,
+    /// How a flow borrows once its bucket is short: junose (the exact JunosE rules),
+    /// len-debt (the debt grows by the packet's length) or early (one early red, then
+    /// borrowing down to -ebs). See README, "Choosing a profile".
+    #[arg(long, value_name = "junose|len-debt|early", value_parser = profile::parse_mode)]
+    mode: Option<u8>,
 }
 
 impl ProfileArgs {
@@ -89,6 +94,7 @@ impl ProfileArgs {
             key_mode,
             yellow: self.yellow,
             red: self.red,
+            mode: self.mode,
         }
     }
 

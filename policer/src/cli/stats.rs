@@ -87,6 +87,7 @@ pub fn profile_json(profile: &Profile) -> Value {
         "cbs_ms": profile::burst_ms(profile, profile.cbs_bytes),
         "ebs_bytes": profile.ebs_bytes,
         "ebs_ms": profile::burst_ms(profile, profile.ebs_bytes),
+        "mode": policer_common::mode::name(profile.mode),
         "key": profile::key_mode_name(profile.key_mode),
         "yellow": profile::action_name(profile.action_for(Colour::Yellow)),
         "red": profile::action_name(profile.action_for(Colour::Red)),

@@ -125,24 +125,30 @@ fn flood(bed: &Testbed, args: &LoadArgs) -> anyhow::Result<f64> {
     let before = received(bed)?;
     let start = Instant::now();
     let deadline = Duration::from_secs(args.seconds);
-    pin_to_cpu(0)?;
-    bed.a.enter(|| -> anyhow::Result<()> {
-        // Each run sets up a page pool of its own (milliseconds), so runs are long.
-        for frame in frames.iter().cycle() {
-            if start.elapsed() >= deadline {
-                break;
-            }
-            {
-                let opts = TestRunOptions {
-                    data_in: Some(frame),
-                    repeat: 1 << 19,
-                    attrs: TestRunAttrs::new().xdp_live_frames(64),
-                    ..Default::default()
-                };
-                generator.test_run(opts)?;
-            }
-        }
-        Ok(())
+    // A thread of its own, pinned, so that nothing else of this process stays on one CPU.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> anyhow::Result<()> {
+                pin_to_cpu(0)?;
+                bed.a.enter(|| {
+                    // Each run sets up a page pool of its own (milliseconds), so runs are long.
+                    for frame in frames.iter().cycle() {
+                        if start.elapsed() >= deadline {
+                            break;
+                        }
+                        let opts = TestRunOptions {
+                            data_in: Some(frame),
+                            repeat: 1 << 19,
+                            attrs: TestRunAttrs::new().xdp_live_frames(64),
+                            ..Default::default()
+                        };
+                        generator.test_run(opts)?;
+                    }
+                    Ok(())
+                })
+            })
+            .join()
+            .expect("the generator does not panic")
     })?;
     let elapsed = start.elapsed().as_secs_f64();
     Ok((received(bed)? - before) as f64 / elapsed / 1e6)

@@ -28,7 +28,8 @@ pub struct TcpArgs {
     /// Parallel TCP flows (each is policed on its own: the rate is per flow).
     #[arg(long, value_delimiter = ',', default_values_t = [1u32])]
     flows: Vec<u32>,
-    /// What to compare: default, ebs0, nft, htb, none, or policer (the bursts below).
+    /// What to compare: default, ebs0, nft, htb, none, policer (the bursts below), or a
+    /// mode with the bursts below: junose, len-debt, early.
     #[arg(long, value_delimiter = ',', default_values_t = ["default", "ebs0", "nft", "htb", "none"].map(String::from))]
     setups: Vec<String>,
     /// Committed burst as a time of the rate, for `policer`, `ebs0` and `nft`.
@@ -155,22 +156,29 @@ const SETUPS: [&str; 5] = ["default", "ebs0", "nft", "htb", "none"];
 const CCS: [&str; 2] = ["cubic", "bbr"];
 
 /// The comparison of `cargo xtask bench`: every setup at 10 Mbit/s, RTT 0, 20 and 80 ms,
-/// 1 and 4 flows, both congestion controls; 1 and 100 Mbit/s at 20 ms, one flow.
+/// 1 and 4 flows, both congestion controls; 1 and 100 Mbit/s at 20 ms, one flow. No
+/// policer (`none`) at 10 Mbit/s, one flow, 20 and 80 ms.
 pub fn main_plan(quick: bool) -> Plan {
     let mut specs = Vec::new();
     let (rtts, flow_counts): (&[u64], &[u32]) =
         if quick { (&[20], &[1]) } else { (&[0, 20, 80], &[1, 4]) };
+    // `none` only where it says something: what TCP does on the path itself, at a real RTT.
+    let with_none = |rtt: u64, flows: u32, cir: u64| rtt > 0 && flows == 1 && cir == 10;
+    let mut point = |cc: &str, cir: u64, rtt: u64, flows: u32| {
+        let setups = SETUPS.iter().filter(|&&s| s != "none" || with_none(rtt, flows, cir));
+        specs.extend(setups.map(|s| spec(s, cc, cir, rtt, flows)));
+    };
     for &rtt in rtts {
         for &flows in flow_counts {
             for cc in CCS {
-                specs.extend(SETUPS.iter().map(|s| spec(s, cc, 10, rtt, flows)));
+                point(cc, 10, rtt, flows);
             }
         }
     }
     if !quick {
         for cir in [1, 100] {
             for cc in CCS {
-                specs.extend(SETUPS.iter().map(|s| spec(s, cc, cir, 20, 1)));
+                point(cc, cir, 20, 1);
             }
         }
     }
@@ -181,6 +189,25 @@ pub fn main_plan(quick: bool) -> Plan {
         seconds: if quick { 8 } else { 20 },
         warmup: 3,
     }
+}
+
+/// The modes side by side with the plain bucket at the default bursts and at router-style
+/// ones (cbs 1.5 s, ebs 3 s), 10 Mbit/s, 20 and 80 ms, one flow.
+pub fn modes_plan(quick: bool) -> Plan {
+    let mut specs = Vec::new();
+    let rtts: &[u64] = if quick { &[] } else { &[20, 80] };
+    for (cbs, ebs) in [("100ms", "200ms"), ("1500ms", "3000ms")] {
+        for &rtt in rtts {
+            for cc in CCS {
+                for setup in ["junose", "len-debt", "early", "ebs0"] {
+                    let bursts =
+                        Spec { cbs: cbs.into(), ebs: ebs.into(), ..spec(setup, cc, 10, rtt, 1) };
+                    specs.push(bursts);
+                }
+            }
+        }
+    }
+    Plan { title: "Modes".into(), specs, repeats: 3, seconds: 20, warmup: 3 }
 }
 
 /// The burst sweep at 10 Mbit/s: cbs of 10 ms, 100 ms and 1.5 s, ebs of 0, 1x and 2x cbs.
@@ -206,7 +233,7 @@ pub fn sweep_plan(quick: bool) -> Plan {
 
 /// Mbit/s of test traffic that may cross the delay lines at once (see `delay_line_check`
 /// for what one line carries).
-const TRAFFIC_BUDGET_MBIT: u64 = 300;
+const TRAFFIC_BUDGET_MBIT: u64 = 400;
 
 /// Runs every spec `repeats` times; runs of like traffic go at the same time.
 pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
@@ -267,7 +294,7 @@ fn describe_spec(s: &Spec) -> String {
 fn bursts(s: &Spec) -> Option<String> {
     match s.setup.as_str() {
         "default" => Some("cbs 100ms ebs 200ms".into()),
-        "policer" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
+        "policer" | "junose" | "len-debt" | "early" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
         "ebs0" => Some(format!("cbs {} ebs 0", s.cbs)),
         "nft" => Some(format!("burst {} (+1 s)", s.cbs)),
         _ => None,
@@ -383,6 +410,12 @@ pub fn jain(x: &[f64]) -> f64 {
 /// Puts the spec's policer (or peer) in place.
 fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
     let cir = format!("{}mbit", s.cir_mbit);
+    if s.attach.contains("ecn") {
+        // Marks help only where both ends negotiate ECN.
+        for ns in [&bed.a, &bed.b] {
+            ns.exec_ok("sysctl", ["-qw", "net.ipv4.tcp_ecn=1"]);
+        }
+    }
     let extra: Vec<&str> = s.attach.split_whitespace().collect();
     match s.setup.as_str() {
         "default" => drop(bed.attach(&[&["--cir", &cir][..], &extra].concat())),
@@ -390,6 +423,12 @@ fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
             bed.attach(&[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs][..], &extra].concat()),
         ),
         "ebs0" => drop(bed.attach(&["--cir", &cir, "--cbs", &s.cbs, "--ebs", "0"])),
+        mode @ ("junose" | "len-debt" | "early") => drop(
+            bed.attach(
+                &[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs, "--mode", mode][..], &extra]
+                    .concat(),
+            ),
+        ),
         "nft" => nft_limit(bed, s)?,
         "htb" => htb(bed, s),
         "none" => {}
@@ -450,13 +489,20 @@ fn qdisc_drops(ns: &Netns, iface: &str) -> anyhow::Result<u64> {
 
 fn describe_setup(setup: &str) -> &'static str {
     match setup {
-        "default" => "policer, TCP-friendly, default bursts (cbs 100 ms, ebs 200 ms of the rate)",
+        "default" => {
+            "policer with every default: mode len-debt, cbs 100 ms and ebs 200 ms of the rate"
+        }
         "policer" => "policer, TCP-friendly, the bursts in the row",
+        "junose" => "policer `--mode junose`: the exact JunosE rules, the bursts in the row",
+        "len-debt" => "policer `--mode len-debt`: the debt grows by the packet's length",
+        "early" => "policer `--mode early`: one early red, then borrowing down to -ebs",
         "ebs0" => "policer `--ebs 0`: a plain token bucket with the same cbs",
         "nft" => {
             "nftables `limit rate over R bytes/second burst B bytes` in a netdev chain on the \
              egress of the link into the receiver, B = 100 ms of the rate; its bucket holds 1 s \
-             of rate plus B (1.1 s in all). With 4 flows, a meter: one limit per flow"
+             of rate plus B (1.1 s in all). With 4 flows, a meter: one limit per flow. At RTT \
+             0 (no delay line) it sits on the sender's egress, where TCP learns of a drop \
+             at once and locally, so retransmissions are few there"
         }
         "htb" => {
             "HTB shaper on the sender's egress at the rate (times the flows): no policing \
