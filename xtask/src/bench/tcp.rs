@@ -585,9 +585,14 @@ pub fn markdown(results: &Results) -> String {
     for setup in setups {
         out += &format!("- `{setup}`: {}\n", describe_setup(setup));
     }
-    let mut groups: Vec<(u64, u32)> =
-        results.rows.iter().map(|r| (r.spec.cir_mbit, r.spec.flows)).collect();
-    groups.dedup();
+    // Rows of one group need not be adjacent (a plan interleaves flow counts), so keep the
+    // first appearance of each group rather than deduplicating neighbours.
+    let mut groups: Vec<(u64, u32)> = Vec::new();
+    for group in results.rows.iter().map(|r| (r.spec.cir_mbit, r.spec.flows)) {
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
     for (cir, flows) in groups {
         out += &format!(
             "\n### {cir} Mbit/s, {flows} flow{}\n\n\
