@@ -134,12 +134,17 @@ fn the_delay_line_adds_the_round_trip_it_claims() {
     let bed = Testbed::with_delay(Duration::from_millis(10));
     let out = bed.a.exec_ok("ping", ["-c", "5", "-i", "0.2", "-W", "2", &bed.b_addr]);
     // rtt min/avg/max/mdev = 20.1/20.3/20.6/0.1 ms
-    let avg: f64 = out
-        .rsplit("= ")
-        .next()
-        .and_then(|v| v.split('/').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no rtt in {out}"));
-    println!("delay line 10 ms each way: ping rtt avg {avg:.2} ms");
-    assert!((19.5..30.0).contains(&avg), "rtt {avg} ms");
+    let rtt = |field: usize| -> f64 {
+        out.rsplit("= ")
+            .next()
+            .and_then(|v| v.split('/').nth(field))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no rtt in {out}"))
+    };
+    let (min, avg) = (rtt(0), rtt(1));
+    println!("delay line 10 ms each way: ping rtt min {min:.2} avg {avg:.2} ms");
+    // The minimum is what the line holds a frame; the average also carries the scheduling
+    // delay of a busy 2-core machine (a parallel build adds 10 ms and more to it).
+    assert!((19.5..30.0).contains(&min), "min rtt {min} ms");
+    assert!(avg >= min && avg < 60.0, "avg rtt {avg} ms");
 }
