@@ -95,7 +95,7 @@ pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -
     let need = scaled(len as u64);
     if state.tokens >= need {
         state.tokens = state.tokens.wrapping_sub(need);
-        if mode::has_early_red(profile.mode) {
+        if profile.mode == mode::EARLY {
             rearm(profile, state);
         }
         return Colour::Green;
@@ -103,9 +103,8 @@ pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -
     // The actual debt: how far below zero the bucket goes if it takes this packet.
     let borrowed = need.wrapping_sub(state.tokens) as u64;
     match profile.mode {
-        mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed, 0),
+        mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
         mode::EARLY => borrow_early(profile, state, need, borrowed),
-        mode::EARLY_LEN => borrow_early_len(profile, state, need, borrowed),
         _ => borrow_junose(profile, state, need, borrowed),
     }
 }
@@ -124,20 +123,13 @@ fn borrow_junose(profile: &Profile, state: &mut FlowState, need: i64, borrowed: 
     }
 }
 
-/// The debt grows by the packet's length; reaching `ebs` is red and sets the debt to
-/// `after_red` (0 in len-debt mode), and so is a packet that would take the bucket to `-ebs`
-/// or below.
+/// The debt grows by the packet's length; reaching `ebs` is red and resets it, and so is a
+/// packet that would take the bucket to `-ebs` or below.
 #[inline(always)]
-fn borrow_len_debt(
-    profile: &Profile,
-    state: &mut FlowState,
-    need: i64,
-    borrowed: u64,
-    after_red: u64,
-) -> Colour {
+fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
     let ebs = scaled(profile.ebs_bytes) as u64;
     if borrowed >= ebs || state.debt.saturating_add(need as u64) >= ebs {
-        state.debt = after_red;
+        state.debt = 0;
         Colour::Red
     } else {
         state.tokens = state.tokens.wrapping_sub(need);
@@ -163,17 +155,6 @@ fn borrow_early(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u
     }
     state.tokens = state.tokens.wrapping_sub(need);
     Colour::Yellow
-}
-
-/// The early red if armed; after it, the len-debt rules with the debt counted from
-/// [`SPENT`], and a red leaves the early red spent (only a half-full bucket re-arms it).
-#[inline(always)]
-fn borrow_early_len(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
-    if state.debt == 0 {
-        state.debt = SPENT;
-        return Colour::Red;
-    }
-    borrow_len_debt(profile, state, need, borrowed, SPENT)
 }
 
 /// Re-arms the early red once the bucket is half full again: the flow has repaid what it

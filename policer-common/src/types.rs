@@ -65,29 +65,18 @@ pub mod mode {
     /// back off), later ones borrow down to `-ebs`; the early red re-arms once the bucket is
     /// half full again.
     pub const EARLY: u8 = 2;
-    /// One early red as in [`EARLY`], then the rules of [`LEN_DEBT`] while the flow goes on
-    /// borrowing: one red per `ebs` bytes borrowed instead of a run of reds at the floor.
-    pub const EARLY_LEN: u8 = 3;
-    /// The last valid mode.
-    pub const LAST: u8 = EARLY_LEN;
 
     pub const fn name(mode: u8) -> &'static str {
         match mode {
             JUNOSE => "junose",
             LEN_DEBT => "len-debt",
             EARLY => "early",
-            EARLY_LEN => "early-len",
             _ => "unknown",
         }
     }
 
-    /// Whether the mode has an early red that re-arms once the bucket is half full.
-    pub const fn has_early_red(mode: u8) -> bool {
-        mode == EARLY || mode == EARLY_LEN
-    }
-
     pub const fn is_valid(mode: u8) -> bool {
-        mode <= LAST
+        mode <= EARLY
     }
 }
 

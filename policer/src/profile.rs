@@ -54,12 +54,12 @@ pub fn tcp_warning(profile: &Profile) -> Option<String> {
     })
 }
 
-/// Parses a mode name: junose, len-debt, early or early-len.
+/// Parses a mode name: junose, len-debt or early.
 pub fn parse_mode(text: &str) -> Result<u8, String> {
     let lower = text.to_ascii_lowercase();
-    (0..=mode::LAST).find(|&m| mode::name(m) == lower).ok_or_else(|| {
-        format!("invalid mode {text:?}: expected junose, len-debt, early or early-len")
-    })
+    (0..=mode::EARLY)
+        .find(|&m| mode::name(m) == lower)
+        .ok_or_else(|| format!("invalid mode {text:?}: expected junose, len-debt or early"))
 }
 
 /// An action as named on the command line.

@@ -82,8 +82,6 @@ fn each_mode_gives_its_colours_in_the_kernel() {
         (mode::JUNOSE, [p, p, p, p, d, p, d, d, d]),
         (mode::LEN_DEBT, [p, p, p, p, p, d, d, d, d]),
         (mode::EARLY, [p, p, d, p, p, p, d, d, d]),
-        // At one instant the floor comes before the debt's spacing (meter/tests.rs).
-        (mode::EARLY_LEN, [p, p, d, p, p, p, d, d, d]),
     ];
     for kind in KINDS {
         for (m, expected) in cases {

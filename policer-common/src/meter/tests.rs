@@ -330,28 +330,6 @@ fn early_mode_gives_one_early_red_then_borrows_down_to_the_floor() {
 }
 
 #[test]
-fn early_len_mode_at_one_instant_is_early_mode() {
-    // Nothing refills, so the floor at -ebs comes before the debt reaches ebs.
-    assert_eq!(nine_frames(mode::EARLY_LEN), nine_frames(mode::EARLY));
-}
-
-#[test]
-fn early_len_mode_spaces_its_reds_by_ebs_bytes_borrowed() {
-    // cir 1 byte/us, cbs 3000, ebs 5000: two greens and the early red at 0, then a 1500-byte
-    // frame every ms while 1000 bytes refill: the bucket sinks by 500 a frame, the debt
-    // grows by 1500 (from 1 nano-byte): 1500, 3000, 4500, and the fourth would reach 6000:
-    // red, although the bucket is only at -1500. Early mode borrows on down to the floor.
-    let colours = |mode| {
-        let p = profile(1_000_000, 3000, 5000).with_mode(mode).unwrap();
-        let mut s = new_flow(&p, 0);
-        assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
-        (1..=5).map(|ms| police(&p, &mut s, 1500, ms * MS)).collect::<Vec<_>>()
-    };
-    assert_eq!(colours(mode::EARLY_LEN), [Yellow, Yellow, Yellow, Red, Yellow]);
-    assert_eq!(colours(mode::EARLY), [Yellow; 5]);
-}
-
-#[test]
 fn early_red_re_arms_once_the_bucket_is_half_full_again() {
     let p = profile(1_000_000, 3000, 5000).with_mode(mode::EARLY).unwrap();
     let mut s = new_flow(&p, 0);
@@ -368,9 +346,9 @@ fn early_red_re_arms_once_the_bucket_is_half_full_again() {
 fn the_junose_mode_is_the_default_and_modes_are_checked() {
     assert_eq!(profile(1000, 3000, 5000).mode, mode::JUNOSE);
     assert_eq!(nine_frames(mode::JUNOSE)[4], (Red, -3000));
-    assert_eq!(profile(1, 0, 0).with_mode(mode::LAST + 1), Err(ProfileError::BadMode));
-    let names = [mode::JUNOSE, mode::LEN_DEBT, mode::EARLY, mode::EARLY_LEN].map(mode::name);
-    assert_eq!(names, ["junose", "len-debt", "early", "early-len"]);
+    assert_eq!(profile(1, 0, 0).with_mode(mode::EARLY + 1), Err(ProfileError::BadMode));
+    let names = [mode::JUNOSE, mode::LEN_DEBT, mode::EARLY].map(mode::name);
+    assert_eq!(names, ["junose", "len-debt", "early"]);
 }
 
 #[test]
@@ -481,8 +459,7 @@ impl Model {
         }
         if self.tokens >= need {
             self.tokens -= need;
-            let half = (p.cbs_bytes / 2) as i128 * NS as i128;
-            if mode::has_early_red(p.mode) && self.tokens >= half {
+            if p.mode == mode::EARLY && self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128 {
                 self.debt = 0;
             }
             return Green;
@@ -499,14 +476,9 @@ impl Model {
                 Yellow
             };
         }
-        if p.mode == mode::EARLY_LEN && self.debt == 0 {
-            self.debt = 1;
-            return Red;
-        }
-        let by_len = p.mode == mode::LEN_DEBT || p.mode == mode::EARLY_LEN;
-        let grows_by = if by_len { need } else { a };
-        if self.debt + grows_by >= ebs || (by_len && a >= ebs) {
-            self.debt = i128::from(p.mode == mode::EARLY_LEN);
+        let grows_by = if p.mode == mode::LEN_DEBT { need } else { a };
+        if self.debt + grows_by >= ebs || (p.mode == mode::LEN_DEBT && a >= ebs) {
+            self.debt = 0;
             Red
         } else {
             self.tokens -= need;
@@ -548,14 +520,13 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     prop_assert!(s.tokens as i128 <= cbs, "tokens {} > cbs {}", s.tokens, cbs);
     if ebs == 0 {
         prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
-        prop_assert!(s.debt <= u64::from(mode::has_early_red(p.mode)));
+        prop_assert!(s.debt <= u64::from(p.mode == mode::EARLY));
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
         if p.mode == mode::EARLY {
             prop_assert!(s.debt <= 1, "early mode's debt is a flag, not {}", s.debt);
         } else {
-            // (early-len's debt, counted from 1, is below ebs too: a red resets it to 1.)
-            prop_assert!((s.debt as i128) < ebs.max(2), "debt {} >= ebs {}", s.debt, ebs);
+            prop_assert!((s.debt as i128) < ebs, "debt {} >= ebs {}", s.debt, ebs);
         }
     }
     Ok(())
@@ -596,7 +567,7 @@ fn everyday_run(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32
 
 /// A profile of everyday size in any mode, and a trace as [`everyday_run`].
 fn everyday_run_any_mode(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32)>)> {
-    (everyday_run(ebs_zero), 0u8..=mode::LAST)
+    (everyday_run(ebs_zero), 0u8..=mode::EARLY)
         .prop_map(|((p, trace), m)| (p.with_mode(m).expect("a valid mode"), trace))
 }
 

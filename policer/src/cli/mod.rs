@@ -78,11 +78,10 @@ pub struct ProfileArgs {
     /// Action for red packets: drop, pass, ecn or dscp=N.
     #[arg(long, value_name = "drop|pass|ecn|dscp=N", value_parser = profile::parse_action)]
     red: Option<u8>,
-    /// How a flow borrows once its bucket is short: len-debt (the debt grows by the packet's
-    /// length), early (one early red, then borrowing down to -ebs), early-len (one early
-    /// red, then one red per ebs bytes borrowed) or junose (the exact JunosE rules). See
-    /// README, "Modes and choosing a profile".
-    #[arg(long, value_name = "len-debt|early|early-len|junose", value_parser = profile::parse_mode)]
+    /// How a flow borrows once its bucket is short: junose (the exact JunosE rules),
+    /// len-debt (the debt grows by the packet's length) or early (one early red, then
+    /// borrowing down to -ebs). See README, "Choosing a profile".
+    #[arg(long, value_name = "junose|len-debt|early", value_parser = profile::parse_mode)]
     mode: Option<u8>,
 }
 

@@ -29,7 +29,7 @@ pub struct TcpArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [1u32])]
     flows: Vec<u32>,
     /// What to compare: default, ebs0, nft, htb, none, policer (the bursts below), or a
-    /// mode with the bursts below: junose, len-debt, early, early-len.
+    /// mode with the bursts below: junose, len-debt, early.
     #[arg(long, value_delimiter = ',', default_values_t = ["default", "ebs0", "nft", "htb", "none"].map(String::from))]
     setups: Vec<String>,
     /// Committed burst as a time of the rate, for `policer`, `ebs0` and `nft`.
@@ -199,7 +199,7 @@ pub fn modes_plan(quick: bool) -> Plan {
     for (cbs, ebs) in [("100ms", "200ms"), ("1500ms", "3000ms")] {
         for &rtt in rtts {
             for cc in CCS {
-                for setup in ["junose", "len-debt", "early", "early-len", "ebs0"] {
+                for setup in ["junose", "len-debt", "early", "ebs0"] {
                     let bursts =
                         Spec { cbs: cbs.into(), ebs: ebs.into(), ..spec(setup, cc, 10, rtt, 1) };
                     specs.push(bursts);
@@ -294,9 +294,7 @@ fn describe_spec(s: &Spec) -> String {
 fn bursts(s: &Spec) -> Option<String> {
     match s.setup.as_str() {
         "default" => Some("cbs 100ms ebs 200ms".into()),
-        "policer" | "junose" | "len-debt" | "early" | "early-len" => {
-            Some(format!("cbs {} ebs {}", s.cbs, s.ebs))
-        }
+        "policer" | "junose" | "len-debt" | "early" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
         "ebs0" => Some(format!("cbs {} ebs 0", s.cbs)),
         "nft" => Some(format!("burst {} (+1 s)", s.cbs)),
         _ => None,
@@ -425,7 +423,7 @@ fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
             bed.attach(&[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs][..], &extra].concat()),
         ),
         "ebs0" => drop(bed.attach(&["--cir", &cir, "--cbs", &s.cbs, "--ebs", "0"])),
-        mode @ ("junose" | "len-debt" | "early" | "early-len") => drop(
+        mode @ ("junose" | "len-debt" | "early") => drop(
             bed.attach(
                 &[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs, "--mode", mode][..], &extra]
                     .concat(),
@@ -498,9 +496,6 @@ fn describe_setup(setup: &str) -> &'static str {
         "junose" => "policer `--mode junose`: the exact JunosE rules, the bursts in the row",
         "len-debt" => "policer `--mode len-debt`: the debt grows by the packet's length",
         "early" => "policer `--mode early`: one early red, then borrowing down to -ebs",
-        "early-len" => {
-            "policer `--mode early-len`: one early red, then one red per ebs bytes borrowed"
-        }
         "ebs0" => "policer `--ebs 0`: a plain token bucket with the same cbs",
         "nft" => {
             "nftables `limit rate over R bytes/second burst B bytes` in a netdev chain on the \
