@@ -80,7 +80,7 @@ pub struct ProfileArgs {
     red: Option<u8>,
     /// How a flow borrows once its bucket is short: junose (the exact JunosE rules),
     /// len-debt (the debt grows by the packet's length) or early (one early red, then
-    /// borrowing down to -ebs). See README, "Choosing a profile".
+    /// borrowing down to -ebs). See README, "Modes and choosing a profile".
     #[arg(long, value_name = "junose|len-debt|early", value_parser = profile::parse_mode)]
     mode: Option<u8>,
 }
