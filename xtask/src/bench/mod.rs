@@ -6,6 +6,7 @@ mod cost;
 mod load;
 mod plots;
 mod tcp;
+mod trace;
 
 use std::{fs, path::PathBuf, time::Instant};
 
@@ -31,6 +32,8 @@ enum Part {
     Load(load::LoadArgs),
     /// TCP through the policer and its peers at chosen points (prints a table).
     Tcp(tcp::TcpArgs),
+    /// One TCP flow with the policer's own state of it over time, drawn as an SVG.
+    Trace(trace::TraceArgs),
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Some(Part::Cost(a)) => print!("{}", cost::markdown(a, &cost::run(a)?)),
         Some(Part::Load(a)) => print!("{}", load::markdown(a, &load::run(a)?)),
         Some(Part::Tcp(a)) => print!("{}", tcp::markdown(&tcp::run(a)?)),
+        Some(Part::Trace(a)) => trace::run(a)?,
         None => everything(args)?,
     }
     Ok(())

@@ -318,12 +318,17 @@ impl Sample {
 }
 
 /// One run of one spec on a testbed of its own.
-fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
-    let bed = if s.rtt_ms == 0 {
+/// A testbed with a delay line of `rtt_ms` (none at 0).
+pub fn testbed(rtt_ms: u64) -> Testbed {
+    if rtt_ms == 0 {
         Testbed::new()
     } else {
-        Testbed::with_delay(Duration::from_millis(s.rtt_ms / 2))
-    };
+        Testbed::with_delay(Duration::from_millis(rtt_ms / 2))
+    }
+}
+
+fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
+    let bed = testbed(s.rtt_ms);
     set_up(&bed, s)?;
     // iperf3 leaves the warm-up out of its figures; the counters and the tap start after it
     // too (and after iperf3's own start), so that every figure covers the same window.
@@ -408,7 +413,7 @@ pub fn jain(x: &[f64]) -> f64 {
 }
 
 /// Puts the spec's policer (or peer) in place.
-fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
+pub fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
     let cir = format!("{}mbit", s.cir_mbit);
     if s.attach.contains("ecn") {
         // Marks help only where both ends negotiate ECN.
