@@ -17,7 +17,7 @@
 //! elapsed time is clamped to [`Profile::fill_ns`] (the time that fills the bucket from
 //! `-ebs` to `cbs`), so a refill is at most `(cbs + ebs) * 1e9 + cir < 2^63`.
 
-use crate::types::{FlowState, NANOS_PER_SEC, Profile, mode};
+use crate::types::{FlowState, NANOS_PER_SEC, Profile, action, mode};
 
 /// The colour the meter gives a packet.
 #[repr(u8)]
@@ -106,6 +106,37 @@ pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -
         mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
         mode::EARLY => borrow_early(profile, state, need, borrowed),
         _ => borrow_junose(profile, state, need, borrowed),
+    }
+}
+
+/// Colours a packet that is ECN-capable (`ect`: ECT(0), ECT(1) or CE) or not, and returns
+/// the action to carry out on it: the profile's action for the colour, except under
+/// `--red ecn`, where a red is TCP's signal as long as the bucket can still lend: an
+/// ECN-capable packet then passes with a CE mark instead and takes its tokens like a yellow
+/// one (so marked bytes count against the rate, and the bound `cir*T + cbs + ebs` holds).
+/// At the floor, where taking the packet would bring the bucket to `-ebs` or below, and
+/// for a packet that cannot carry a mark, red drops.
+#[inline(always)]
+pub fn police_and_act(
+    profile: &Profile,
+    state: &mut FlowState,
+    len: u32,
+    now_ns: u64,
+    ect: bool,
+) -> (Colour, u8) {
+    let colour = police(profile, state, len, now_ns);
+    let act = profile.action_for(colour);
+    if colour != Colour::Red || act != action::ECN {
+        return (colour, act);
+    }
+    // A red took nothing, so the bucket is as the meter found it after its refill.
+    let need = scaled(len as u64);
+    let borrowed = need.wrapping_sub(state.tokens) as u64;
+    if ect && borrowed < scaled(profile.ebs_bytes) as u64 {
+        state.tokens = state.tokens.wrapping_sub(need);
+        (colour, action::ECN)
+    } else {
+        (colour, action::DROP)
     }
 }
 

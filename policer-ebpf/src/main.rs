@@ -29,7 +29,7 @@ use aya_ebpf::{
 use aya_log_ebpf::warn;
 use policer_common::{
     Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, LOCK_STRIPES, Profile, ProfileCell,
-    counter, meter,
+    action, counter, meter,
     parse::{self, Layout, Parsed},
     rewrite::{self, Outcome},
 };
@@ -128,11 +128,14 @@ fn police_frame<C: EbpfContext>(
         return count_and_pass(counter::NO_PROFILE, len);
     };
     let policed_key = key.for_mode(profile.key_mode);
-    let Some(colour) = police_flow(&profile, &policed_key, len) else {
+    // Whether a red may be a CE mark instead: read only where `--red ecn` asks for it.
+    let ect = profile.red_action == action::ECN
+        && rewrite::ecn(frame, layout.l3_offset as usize, key.family).is_some_and(|e| e != 0);
+    let Some((colour, act)) = police_flow(&profile, &policed_key, len, ect) else {
         warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
         return count_and_pass(counter::FLOW_TABLE_ERROR, len);
     };
-    let outcome = rewrite::apply(frame, &layout, key.family, profile.action_for(colour));
+    let outcome = rewrite::apply(frame, &layout, key.family, act);
     count(colour as u32, len);
     count(counter::by_colour(colour as u32, outcome as u32), len);
     match outcome {
@@ -145,10 +148,11 @@ fn police_frame<C: EbpfContext>(
     }
 }
 
-/// Colours a packet against its flow's bucket, creating the bucket (full) for a new flow.
-/// `None` when the flow can neither be found nor inserted.
+/// Colours a packet against its flow's bucket, creating the bucket (full) for a new flow,
+/// and says what to do with it (`ect`: it can carry an ECN mark). `None` when the flow can
+/// neither be found nor inserted.
 #[inline(always)]
-fn police_flow(profile: &Profile, key: &FlowKey, len: u32) -> Option<Colour> {
+fn police_flow(profile: &Profile, key: &FlowKey, len: u32, ect: bool) -> Option<(Colour, u8)> {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let state = match POLICER_FLOWS.get_ptr_mut(key) {
@@ -169,14 +173,14 @@ fn police_flow(profile: &Profile, key: &FlowKey, len: u32) -> Option<Colour> {
     unsafe {
         let lock = &raw mut (*lock).lock;
         bpf_spin_lock(lock);
-        let colour = meter::police(profile, &mut *state, len, now);
+        let (colour, act) = meter::police_and_act(profile, &mut *state, len, now, ect);
         (*state).packets += 1;
         (*state).bytes += len as u64;
         if colour == Colour::Red {
             (*state).red_packets += 1;
         }
         bpf_spin_unlock(lock);
-        Some(colour)
+        Some((colour, act))
     }
 }
 

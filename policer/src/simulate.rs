@@ -202,8 +202,10 @@ impl Replay {
             self.flows.insert(id.clone(), flow);
         }
         let flow = self.flows.get_mut(id).expect("inserted above");
-        let colour = meter::police(profile, &mut flow.state, len, time_ns);
-        let outcome = outcome_of(profile.action_for(colour), record.ecn);
+        // An unknown ECN field (a trace without one) is taken as ECN-capable, as below.
+        let ect = record.ecn != Some(0);
+        let (colour, act) = meter::police_and_act(profile, &mut flow.state, len, time_ns, ect);
+        let outcome = outcome_of(act, record.ecn);
         flow.tally.add(colour, outcome, len);
         flow.last_ns = time_ns;
         self.tally.add(colour, outcome, len);

@@ -378,12 +378,17 @@ fn frames_cut_by_the_snap_length_are_charged_their_wire_length() {
 #[test]
 fn ecn_and_dscp_actions_mark_instead_of_dropping() {
     let scratch = Scratch::new();
-    // The worked example again: 4 red packets, which a trace (taken as ECN-capable) marks.
+    // The worked example again: nine frames at once, cbs 3000, ebs 5000; a trace is taken as
+    // ECN-capable. `dscp=10` marks every red (len-debt: the last four). `ecn` marks only
+    // the red that is TCP's signal (JunosE's debt red, the fifth frame), which then takes
+    // its tokens, so that every frame after it finds the bucket at its floor: dropped.
     let trace: String = std::iter::once("time_ns,len,flow\n".to_string())
         .chain((0..9).map(|_| "1000,1500,one\n".to_string()))
         .collect();
     let path = scratch.file("example.csv", &trace);
-    for red in ["ecn", "dscp=10"] {
+    for (red, mode, (reds, marked, dropped)) in
+        [("dscp=10", "len-debt", (4, 4, 0)), ("ecn", "junose", (5, 1, 4))]
+    {
         let args = [
             "--trace",
             path.to_str().unwrap(),
@@ -393,6 +398,8 @@ fn ecn_and_dscp_actions_mark_instead_of_dropping() {
             "3000",
             "--ebs",
             "5000",
+            "--mode",
+            mode,
             "--red",
             red,
             "--json",
@@ -400,9 +407,9 @@ fn ecn_and_dscp_actions_mark_instead_of_dropping() {
         let report: serde_json::Value =
             serde_json::from_str(&succeeded(simulate(&args), || format!("--red {red}"))).unwrap();
         let counters = &report["counters"];
-        assert_eq!(counters["red"]["packets"], 4, "{red}");
-        assert_eq!(counters["marked"]["packets"], 4, "{red}");
-        assert_eq!(counters["dropped"]["packets"], 0, "{red}");
+        assert_eq!(counters["red"]["packets"], reds, "{red}");
+        assert_eq!(counters["marked"]["packets"], marked, "{red}");
+        assert_eq!(counters["dropped"]["packets"], dropped, "{red}");
         assert_eq!(report["profile"]["red"], red);
     }
 }

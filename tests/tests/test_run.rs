@@ -158,9 +158,15 @@ fn load_red_action(kind: ProgramKind, red: u8) -> Loaded {
 #[test]
 fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
     for kind in KINDS {
-        let mut loaded = load_red_action(kind, action::ECN);
+        // JunosE, cbs 3000, ebs 5000, 1500-byte frames at once: green, green, yellow,
+        // yellow, then the debt's red with the bucket at -3000, still able to lend.
+        let profile =
+            Profile::new(1, 3000, 5000, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
+        let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
         let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x02).frame(1500);
-        assert_eq!(run_output(&mut loaded, &ect0).0, PASS, "green");
+        for colour in ["green", "green", "yellow", "yellow"] {
+            assert_eq!(run_output(&mut loaded, &ect0).0, PASS, "{colour}");
+        }
         let (verdict, out) = run_output(&mut loaded, &ect0);
         assert_eq!(verdict, PASS, "red, ECT: marked and passed");
         assert_eq!(out[15] & 3, 3, "CE");
@@ -170,13 +176,15 @@ fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
             changed.contains(&15) && changed.iter().all(|i| [15, 24, 25].contains(i)),
             "only the TOS byte and the checksum changed: {changed:?}"
         );
+        // The mark took its tokens (-4500): the next packet would pass -ebs.
         let not_ect = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500);
         assert_eq!(run_output(&mut loaded, &not_ect).0, DROP, "red, Not-ECT: dropped");
+        assert_eq!(run_output(&mut loaded, &ect0).0, DROP, "red at the floor, ECT: dropped");
         let counters = loaded.maps.counters().unwrap();
         let red = |outcome| counters.get(counter::by_colour(counter::RED, outcome)).packets;
-        assert_eq!((red(0), red(1), red(2)), (0, 1, 1), "red: passed, marked, dropped");
+        assert_eq!((red(0), red(1), red(2)), (0, 1, 2), "red: passed, marked, dropped");
         assert_eq!(counters.get(counter::MARKED).packets, 1);
-        assert_eq!(counters.get(counter::PASSED).packets, 1, "the green one");
+        assert_eq!(counters.get(counter::PASSED).packets, 4, "greens and yellows");
     }
 }
 

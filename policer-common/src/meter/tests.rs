@@ -329,6 +329,61 @@ fn early_mode_gives_one_early_red_then_borrows_down_to_the_floor() {
     assert_eq!(nine_frames(mode::EARLY), expected);
 }
 
+/// Nine 1500-byte frames at one instant, JunosE rules, cbs 3000, ebs 5000, `--red ecn`:
+/// the action for each and the tokens after it.
+fn nine_frames_red_ecn(ect: bool) -> Vec<(u8, i64)> {
+    let p =
+        Profile::new(1000, 3000, 5000, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
+    let mut s = new_flow(&p, 7);
+    (0..9).map(|_| (police_and_act(&p, &mut s, 1500, 7, ect).1, s.tokens_bytes())).collect()
+}
+
+#[test]
+fn red_ecn_marks_the_signal_and_drops_at_the_floor() {
+    let (pass, ecn, drop) = (action::PASS, action::ECN, action::DROP);
+    // Frame 5 is the debt's red with the bucket at -3000: an ECN-capable packet passes
+    // marked and takes its tokens (-4500). From then on every packet would take the bucket
+    // to -6000, past -ebs: dropped.
+    let expected = [
+        (pass, 1500),
+        (pass, 0),
+        (pass, -1500),
+        (pass, -3000),
+        (ecn, -4500),
+        (drop, -4500),
+        (drop, -4500),
+        (drop, -4500),
+        (drop, -4500),
+    ];
+    assert_eq!(nine_frames_red_ecn(true), expected);
+}
+
+#[test]
+fn red_ecn_drops_a_packet_that_cannot_carry_a_mark() {
+    // The worked example's colours and tokens: reds take nothing and are dropped.
+    let (pass, drop) = (action::PASS, action::DROP);
+    let expected = [
+        (pass, 1500),
+        (pass, 0),
+        (pass, -1500),
+        (pass, -3000),
+        (drop, -3000),
+        (pass, -4500),
+        (drop, -4500),
+        (drop, -4500),
+        (drop, -4500),
+    ];
+    assert_eq!(nine_frames_red_ecn(false), expected);
+}
+
+#[test]
+fn red_ecn_never_marks_under_a_plain_bucket() {
+    let p = Profile::new(1000, 3000, 0, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
+    let mut s = new_flow(&p, 7);
+    let acts: Vec<u8> = (0..4).map(|_| police_and_act(&p, &mut s, 1500, 7, true).1).collect();
+    assert_eq!(acts, [action::PASS, action::PASS, action::DROP, action::DROP]);
+}
+
 #[test]
 fn early_red_re_arms_once_the_bucket_is_half_full_again() {
     let p = profile(1_000_000, 3000, 5000).with_mode(mode::EARLY).unwrap();
@@ -659,6 +714,30 @@ proptest! {
             if police(&p, &mut s, len, now) != Red {
                 passed += len as u128;
             }
+        }
+        let bound = p.cir_bytes_per_sec as u128 * (last - first) as u128
+            + (p.cbs_bytes + p.ebs_bytes) as u128 * NS as u128;
+        prop_assert!(passed * NS as u128 <= bound, "passed {} bytes, bound {} nB", passed, bound);
+    }
+
+    /// Under `--red ecn`, with packets ECN-capable or not at random, what passes (green,
+    /// yellow and marked) keeps the same bound, and the bucket stays above -ebs.
+    #[test]
+    fn marked_reds_keep_the_bound(
+        (p, trace) in everyday_run_any_mode(false),
+        ect in proptest::collection::vec(any::<bool>(), 1..64),
+    ) {
+        let p = Profile { red_action: action::ECN, ..p };
+        let (first, last) = (trace[0].0, trace[trace.len() - 1].0);
+        let mut s = new_flow(&p, first);
+        let mut passed: u128 = 0;
+        for (i, &(now, len)) in trace.iter().enumerate() {
+            let (colour, act) = police_and_act(&p, &mut s, len, now, ect[i % ect.len()]);
+            prop_assert!(colour == Red || act == p.action_for(colour));
+            if act != action::DROP {
+                passed += len as u128;
+            }
+            check_bounds(&p, &s)?;
         }
         let bound = p.cir_bytes_per_sec as u128 * (last - first) as u128
             + (p.cbs_bytes + p.ebs_bytes) as u128 * NS as u128;
