@@ -60,6 +60,7 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
     let main = tcp::run_plan(&tcp::main_plan(args.quick))?;
     let sweep = tcp::run_plan(&tcp::sweep_plan(args.quick))?;
     let modes = tcp::run_plan(&tcp::modes_plan(args.quick))?;
+    let ecn = tcp::run_plan(&tcp::ecn_plan(args.quick))?;
     plots::draw_all(&args.out, &cost_rows, &main)?;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     let report = format!(
@@ -68,7 +69,7 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
          the median of repeats with its range (min-max); every comparison is a ratio measured \
          in the same run. Plots: [goodput over time](tcp-goodput-20ms.svg), \
          [goodput and drops by RTT](tcp-by-rtt.svg), [cost by flows](cost-by-flows.svg).\n\n\
-         {}\n{}\n{}\n{}\n{}\n{}",
+         {}\n{}\n{}\n{}\n{}\n{}\n{}",
         if args.quick { " --quick" } else { "" },
         crate::machine::describe(),
         cost::markdown(&cost_args, &cost_rows),
@@ -77,6 +78,7 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
         tcp::markdown(&main),
         tcp::markdown(&sweep),
         tcp::markdown(&modes),
+        tcp::markdown(&ecn),
     );
     let path = args.out.join("RESULTS.md");
     fs::write(&path, &report)?;

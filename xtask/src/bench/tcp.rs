@@ -28,8 +28,8 @@ pub struct TcpArgs {
     /// Parallel TCP flows (each is policed on its own: the rate is per flow).
     #[arg(long, value_delimiter = ',', default_values_t = [1u32])]
     flows: Vec<u32>,
-    /// What to compare: default, ebs0, nft, htb, none, policer (the bursts below), or a
-    /// mode with the bursts below: junose, len-debt, early.
+    /// What to compare: default, ebs0, nft, htb, none, red-ecn, yellow-ecn, policer (the
+    /// bursts below), or a mode with the bursts below: junose, len-debt, early.
     #[arg(long, value_delimiter = ',', default_values_t = ["default", "ebs0", "nft", "htb", "none"].map(String::from))]
     setups: Vec<String>,
     /// Committed burst as a time of the rate, for `policer`, `ebs0` and `nft`.
@@ -210,6 +210,21 @@ pub fn modes_plan(quick: bool) -> Plan {
     Plan { title: "Modes".into(), specs, repeats: 3, seconds: 20, warmup: 3 }
 }
 
+/// ECN-capable CUBIC (ECN on at both ends): `--red ecn` and `--yellow ecn` with the
+/// default profile beside the plain bucket, 10 Mbit/s, 20 and 80 ms, 1 and 4 flows.
+pub fn ecn_plan(quick: bool) -> Plan {
+    let mut specs = Vec::new();
+    let rtts: &[u64] = if quick { &[] } else { &[20, 80] };
+    for &rtt in rtts {
+        for flows in [1, 4] {
+            for setup in ["red-ecn", "yellow-ecn", "ebs0"] {
+                specs.push(spec(setup, "cubic", 10, rtt, flows));
+            }
+        }
+    }
+    Plan { title: "ECN".into(), specs, repeats: 3, seconds: 20, warmup: 3 }
+}
+
 /// The burst sweep at 10 Mbit/s: cbs of 10 ms, 100 ms and 1.5 s, ebs of 0, 1x and 2x cbs.
 pub fn sweep_plan(quick: bool) -> Plan {
     let mut specs = Vec::new();
@@ -293,7 +308,7 @@ fn describe_spec(s: &Spec) -> String {
 /// The bursts a setup uses, as the report shows them.
 fn bursts(s: &Spec) -> Option<String> {
     match s.setup.as_str() {
-        "default" => Some("cbs 100ms ebs 200ms".into()),
+        "default" | "red-ecn" | "yellow-ecn" => Some("cbs 100ms ebs 200ms".into()),
         "policer" | "junose" | "len-debt" | "early" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
         "ebs0" => Some(format!("cbs {} ebs 0", s.cbs)),
         "nft" => Some(format!("burst {} (+1 s)", s.cbs)),
@@ -415,7 +430,7 @@ pub fn jain(x: &[f64]) -> f64 {
 /// Puts the spec's policer (or peer) in place.
 pub fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
     let cir = format!("{}mbit", s.cir_mbit);
-    if s.attach.contains("ecn") {
+    if s.attach.contains("ecn") || s.setup.contains("ecn") {
         // Marks help only where both ends negotiate ECN.
         for ns in [&bed.a, &bed.b] {
             ns.exec_ok("sysctl", ["-qw", "net.ipv4.tcp_ecn=1"]);
@@ -428,6 +443,8 @@ pub fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
             bed.attach(&[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs][..], &extra].concat()),
         ),
         "ebs0" => drop(bed.attach(&["--cir", &cir, "--cbs", &s.cbs, "--ebs", "0"])),
+        "red-ecn" => drop(bed.attach(&["--cir", &cir, "--red", "ecn"])),
+        "yellow-ecn" => drop(bed.attach(&["--cir", &cir, "--yellow", "ecn"])),
         mode @ ("junose" | "len-debt" | "early") => drop(
             bed.attach(
                 &[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs, "--mode", mode][..], &extra]
@@ -502,6 +519,11 @@ fn describe_setup(setup: &str) -> &'static str {
         "len-debt" => "policer `--mode len-debt`: the debt grows by the packet's length",
         "early" => "policer `--mode early`: one early red, then borrowing down to -ebs",
         "ebs0" => "policer `--ebs 0`: a plain token bucket with the same cbs",
+        "red-ecn" => {
+            "policer, defaults, `--red ecn`: a red that is TCP's signal is a CE mark on an \
+             ECN-capable packet (ECN on at both ends); at the bucket's floor red drops"
+        }
+        "yellow-ecn" => "policer, defaults, `--yellow ecn`: every yellow packet gets a CE mark",
         "nft" => {
             "nftables `limit rate over R bytes/second burst B bytes` in a netdev chain on the \
              egress of the link into the receiver, B = 100 ms of the rate; its bucket holds 1 s \
