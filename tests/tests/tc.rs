@@ -282,3 +282,15 @@ fn without_tcx_an_attach_killed_after_adding_its_filter_leaves_it_to_the_next_co
     policer_ok(&bed.b, &["detach", &bed.b_if]);
     assert!(!filters().contains("policer_tc"), "{}", filters());
 }
+
+#[test]
+fn without_tcx_an_interface_removed_under_its_filter_still_has_stats_and_detach() {
+    let bed = Testbed::new();
+    let attach = ["attach", &bed.b_if, "--direction", "egress", "--cir", "1mbit"];
+    succeeded(policer_clsact(&bed.b, &attach), || "attach".into());
+    // The filter and the qdisc go with the interface; the pins stay until detach.
+    bed.b.exec_ok("ip", ["link", "del", &bed.b_if]);
+    assert_eq!(stats(&bed.b, &bed.b_if, "egress")["profile"]["cir_bps"], 1_000_000);
+    policer_ok(&bed.b, &["detach", &bed.b_if]);
+    assert!(!pin_dir(&bed.b_if).exists());
+}

@@ -40,7 +40,7 @@ pub struct VmTestArgs {
     #[arg(long, default_value_t = 2)]
     cpus: u32,
     /// Give up on the guest after this many seconds.
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 1200)]
     timeout: u64,
 }
 
@@ -180,6 +180,9 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
     if !kvm {
         vng.arg("--disable-kvm");
     }
+    // Debian's QEMU ships the old virtiofsd, which virtme-ng cannot start: it would wait
+    // for it for seconds and then take 9p anyway.
+    vng.arg("--force-9p");
     vng.arg("--").arg(format!("sh {}", script_path.display()));
     // virtme-ng runs its helpers (virtme-run) from its own venv's bin.
     vng.env("PATH", format!("/opt/virtme-ng/bin:{}", std::env::var("PATH").unwrap_or_default()));
