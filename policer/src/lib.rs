@@ -149,7 +149,8 @@ impl Policer {
     /// Loads the program, attaches it to `iface` and pins link and maps, so the policer keeps
     /// running after this process exits. Refuses (changing nothing) when the interface already
     /// has a policer in that direction, or, for XDP, anyone else's XDP program. TC programs
-    /// are added with a TCX link beside whatever else is there, which is left alone.
+    /// are added with a TCX link beside whatever else is there, which is left alone (without
+    /// TCX: a cls_bpf filter of a priority of its own on the clsact qdisc).
     pub fn attach(iface: &Interface, opts: &AttachOptions) -> Result<Attached> {
         if opts.hook != Hook::Tc && opts.direction == Direction::Egress {
             return Err(Error::XdpEgress);
