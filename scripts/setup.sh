@@ -12,8 +12,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+# The second line is for `cargo xtask vm-test`: QEMU, Debian bookworm's kernel (6.1) to boot
+# in it, busybox for virtme-ng's initramfs, and python3-venv for virtme-ng itself.
 APT_PACKAGES=(rustc-web libstd-rust-web-dev-bpf llvm-22-dev iperf3 bpftool nftables
-              ethtool iproute2 iputils-ping procps)
+              ethtool iproute2 iputils-ping procps
+              qemu-system-x86 linux-image-amd64 busybox-static python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,6 +38,17 @@ if ! bpf-linker --version 2>/dev/null | grep -q '0\.13\.'; then
         --no-default-features --features llvm-22
 else
     log "bpf-linker present"
+fi
+
+# virtme-ng boots a kernel over the host's root file system (cargo xtask vm-test). From
+# PyPI, in a venv of its own: Debian bookworm does not package it.
+VNG_VENV=/opt/virtme-ng
+if ! "$VNG_VENV/bin/vng" --version >/dev/null 2>&1; then
+    log "installing virtme-ng into $VNG_VENV"
+    /usr/bin/python3 -m venv "$VNG_VENV"
+    "$VNG_VENV/bin/pip" install --quiet "virtme-ng==1.42"
+else
+    log "virtme-ng present"
 fi
 
 if ! mountpoint -q /sys/fs/bpf; then

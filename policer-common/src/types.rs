@@ -216,7 +216,12 @@ pub struct ProfileCell {
     pub layout_version: u32,
     /// How the program was attached (one of [`attachment`]); for user space only.
     pub attachment: u8,
-    pub _pad: [u8; 3],
+    /// With [`attachment::TC_CLSACT`]: [`attachment::ADDED_QDISC`] if the attach added the
+    /// clsact qdisc (and `detach` may remove it); for user space only.
+    pub tc_flags: u8,
+    /// With [`attachment::TC_CLSACT`]: the priority of the cls_bpf filter (its handle is
+    /// [`attachment::CLS_BPF_HANDLE`]), so that `detach` removes exactly that filter.
+    pub tc_priority: u16,
     pub slots: [Profile; 2],
 }
 const _: () = assert!(size_of::<ProfileCell>() == 128);
@@ -234,6 +239,12 @@ pub mod attachment {
     pub const XDP_NATIVE: u8 = 1;
     pub const XDP_GENERIC: u8 = 2;
     pub const TCX: u8 = 3;
+    /// A cls_bpf filter on a clsact qdisc, through netlink: kernels without TCX (before 6.6).
+    pub const TC_CLSACT: u8 = 4;
+    /// [`super::ProfileCell::tc_flags`]: the attach added the clsact qdisc.
+    pub const ADDED_QDISC: u8 = 1;
+    /// The handle of policer's cls_bpf filter, the first of a priority of its own.
+    pub const CLS_BPF_HANDLE: u32 = 1;
 }
 
 /// Address family of a flow key.

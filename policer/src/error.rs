@@ -103,5 +103,6 @@ bpf_context!(
     aya::maps::MapError,
     aya::programs::ProgramError,
     aya::programs::links::LinkError,
+    aya::programs::tc::TcError,
     aya::pin::PinError
 );

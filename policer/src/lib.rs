@@ -17,6 +17,7 @@ pub mod keys;
 mod loaded;
 pub mod maps;
 pub mod netdev;
+mod netlink;
 pub mod pins;
 pub mod plot;
 pub mod profile;
@@ -30,11 +31,11 @@ use std::{
 };
 
 use aya::programs::{
-    LinkOrder, SchedClassifier, TcAttachType, Xdp, XdpMode,
+    Link as _, LinkOrder, SchedClassifier, TcAttachType, Xdp, XdpMode,
     links::{FdLink, PinnedLink},
-    tc::TcAttachOptions,
+    tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcHandle},
 };
-use policer_common::{DEFAULT_MAX_FLOWS, Profile};
+use policer_common::{DEFAULT_MAX_FLOWS, PROG_TC, Profile, attachment};
 
 use crate::{
     error::Context as _,
@@ -89,7 +90,8 @@ impl Direction {
 pub enum Hook {
     /// XDP (ingress only), in the given mode.
     Xdp(XdpModeChoice),
-    /// TC, through a TCX link.
+    /// TC: through a TCX link (Linux 6.6 and later), else a cls_bpf filter on a clsact
+    /// qdisc.
     Tc,
 }
 
@@ -125,7 +127,8 @@ pub struct Policer {
 /// The result of an attach.
 pub struct Attached {
     pub policer: Policer,
-    /// How the program was attached: "XDP native", "XDP generic" or "TCX".
+    /// How the program was attached: "XDP native", "XDP generic", "TCX" or
+    /// "TC (clsact, cls_bpf)".
     pub method: &'static str,
     /// Leftovers of interrupted attaches that were removed first.
     pub removed_stale: Vec<PathBuf>,
@@ -146,7 +149,8 @@ impl Policer {
     /// Loads the program, attaches it to `iface` and pins link and maps, so the policer keeps
     /// running after this process exits. Refuses (changing nothing) when the interface already
     /// has a policer in that direction, or, for XDP, anyone else's XDP program. TC programs
-    /// are added with a TCX link beside whatever else is there, which is left alone.
+    /// are added with a TCX link beside whatever else is there, which is left alone (without
+    /// TCX: a cls_bpf filter of a priority of its own on the clsact qdisc).
     pub fn attach(iface: &Interface, opts: &AttachOptions) -> Result<Attached> {
         if opts.hook != Hook::Tc && opts.direction == Direction::Egress {
             return Err(Error::XdpEgress);
@@ -155,7 +159,7 @@ impl Policer {
         pins::ensure_root()?;
         check_layout(&iface.name)?;
         let dir = pins::dir(&iface.name, opts.direction);
-        if dir.join(pins::LINK).exists() {
+        if pins::is_complete(&dir) {
             return Err(Error::AlreadyAttached {
                 iface: iface.name.clone(),
                 direction: opts.direction.name(),
@@ -169,6 +173,11 @@ impl Policer {
         for stale in &removed_stale {
             pins::remove_dir(stale)?;
         }
+        if opts.hook == Hook::Tc {
+            // A cls_bpf filter outlives the process that added it: one of an attach that
+            // died before it completed is still there, running a program of ours.
+            remove_orphan_filters(&iface.name, opts.direction)?;
+        }
         if let (Hook::Xdp(_), Some((prog_id, name))) = (opts.hook, iface.attached_xdp()?) {
             let name = if name.is_empty() { name } else { format!(", {name}") };
             return Err(Error::ForeignXdp { iface: iface.name.clone(), prog_id, name });
@@ -180,11 +189,65 @@ impl Policer {
         };
         let mut loaded = Loaded::load(&opts.profile, opts.max_flows, kind)?;
         fault_point("after-load");
-        let (link, method) = match opts.hook {
-            Hook::Xdp(mode) => attach_xdp(loaded.xdp()?, iface, mode)?,
+        let attachment = match opts.hook {
+            Hook::Xdp(mode) => {
+                let (link, method) = attach_xdp(loaded.xdp()?, iface, mode)?;
+                Attachment::Link(link, method)
+            }
             Hook::Tc => attach_tc(loaded.tc()?, iface, opts.direction)?,
         };
+        let method = attachment.method();
+        let (link, filter) = match attachment {
+            Attachment::Link(link, _) => (Some(link), None),
+            Attachment::Filter { link, cls } => (None, Some((link, cls))),
+        };
+        let finished = Self::finish_attach(
+            iface,
+            opts,
+            &mut loaded,
+            method,
+            link,
+            filter.as_ref().map(|f| f.1),
+        );
+        if let Err(e) = finished {
+            if let Some((link, cls)) = filter {
+                // The filter goes with its link; then the qdisc, if this attach added it.
+                drop(link);
+                if cls.added_qdisc {
+                    let _ = netlink::delete_clsact_if_empty(iface.index);
+                }
+            }
+            return Err(e);
+        }
+        if let Some((link, _)) = filter {
+            // The filter must outlive this process, which dropping the link would prevent
+            // (it detaches on drop): `detach` removes it, as recorded in the profile map.
+            std::mem::forget(link);
+        }
+        let policer = Policer {
+            iface: iface.name.clone(),
+            direction: opts.direction,
+            dir,
+            maps: loaded.maps,
+        };
+        Ok(Attached { policer, method, removed_stale })
+    }
+
+    /// The rest of `attach` once the program is attached: record how, pin the maps, and
+    /// last the link (or, for a cls_bpf filter, the program as the mark of a whole policer).
+    fn finish_attach(
+        iface: &Interface,
+        opts: &AttachOptions,
+        loaded: &mut Loaded,
+        method: &str,
+        link: Option<FdLink>,
+        cls_bpf: Option<ClsBpf>,
+    ) -> Result<()> {
         loaded.maps.set_method(method)?;
+        if let Some(cls) = cls_bpf {
+            loaded.maps.set_cls_bpf(cls.priority, cls.added_qdisc)?;
+        }
+        let dir = pins::dir(&iface.name, opts.direction);
 
         fault_point("after-attach");
 
@@ -193,7 +256,9 @@ impl Policer {
         // policer (`open` and `list` look for it). Until it is pinned, the program is held
         // only by this process's link descriptor: if the process dies, the kernel detaches
         // the program, and what is left (map pins without a link) is removed by the next
-        // `attach` or `detach` of the interface.
+        // `attach` or `detach` of the interface. A cls_bpf filter (no TCX) is no link and
+        // stays when the process dies: its mark is the program's pin, made last, and the
+        // next `attach` or `detach` removes a filter of ours that has no mark.
         let partial = pins::partial_dir(&iface.name, opts.direction);
         pins::create_private_dir(&partial)?;
         let mut guard = PartialGuard(Some(partial.clone()));
@@ -207,17 +272,21 @@ impl Policer {
             .context(|| format!("renaming {} to {}", partial.display(), dir.display()))?;
         guard.0 = Some(dir.clone());
         fault_point("after-rename");
-        let link_pin = dir.join(pins::LINK);
-        link.pin(&link_pin).context(|| format!("pinning {}", link_pin.display()))?;
+        match link {
+            Some(link) => {
+                let link_pin = dir.join(pins::LINK);
+                link.pin(&link_pin).context(|| format!("pinning {}", link_pin.display()))?;
+            }
+            None => {
+                let filter_pin = dir.join(pins::FILTER);
+                loaded
+                    .tc()?
+                    .pin(&filter_pin)
+                    .context(|| format!("pinning {}", filter_pin.display()))?;
+            }
+        }
         guard.0 = None;
-
-        let policer = Policer {
-            iface: iface.name.clone(),
-            direction: opts.direction,
-            dir,
-            maps: loaded.maps,
-        };
-        Ok(Attached { policer, method, removed_stale })
+        Ok(())
     }
 
     /// Opens the policer of `iface` in `direction`; without a direction, the interface's
@@ -268,7 +337,8 @@ impl Policer {
         &self.dir
     }
 
-    /// How the program is attached: "XDP native", "XDP generic" or "TCX".
+    /// How the program is attached: "XDP native", "XDP generic", "TCX" or
+    /// "TC (clsact, cls_bpf)".
     pub fn method(&self) -> Result<&'static str> {
         self.maps.method()
     }
@@ -277,8 +347,15 @@ impl Policer {
         self.maps.profile()
     }
 
-    /// The id of the attached program, read from the pinned link.
+    /// The id of the attached program, read from the pinned link (or program).
     pub fn program_id(&self) -> Result<u32> {
+        let filter = self.dir.join(pins::FILTER);
+        if filter.exists() {
+            let program = SchedClassifier::from_pin(&filter)
+                .context(|| format!("opening {}", filter.display()))?;
+            let info = program.info().context(|| format!("reading {}", filter.display()))?;
+            return Ok(info.id());
+        }
         let path = self.dir.join(pins::LINK);
         let link = PinnedLink::from_pin(&path).context(|| format!("opening {}", path.display()))?;
         let info = FdLink::from(link).info().context(|| format!("reading {}", path.display()))?;
@@ -335,16 +412,23 @@ impl Policer {
         stale.extend(pins::leftover_dirs(iface));
         let attached = pins::attached_directions(iface);
         let layout_1 = pins::has_layout_1(iface);
+        // Filters of ours on hooks with no policer: an attach died before its end.
+        let mut orphans = false;
+        for d in Direction::ALL {
+            if direction.is_none_or(|wanted| wanted == d) && !attached.contains(&d) {
+                orphans |= remove_orphan_filters(iface, d)?;
+            }
+        }
         let targets: Vec<Direction> = match direction {
             Some(direction) if attached.contains(&direction) => vec![direction],
-            Some(direction) if stale.is_empty() => {
+            Some(direction) if stale.is_empty() && !orphans => {
                 return Err(Error::NotAttachedIn {
                     iface: iface.to_string(),
                     direction: direction.name(),
                 });
             }
             Some(_) => Vec::new(),
-            None if attached.is_empty() && stale.is_empty() && !layout_1 => {
+            None if attached.is_empty() && stale.is_empty() && !layout_1 && !orphans => {
                 return Err(Error::NotAttached(iface.to_string()));
             }
             None => attached,
@@ -352,8 +436,23 @@ impl Policer {
         for partial in stale {
             pins::remove_dir(&partial)?;
         }
-        for direction in targets {
-            pins::remove_dir(&pins::dir(iface, direction))?;
+        let mut remove_qdisc = false;
+        for &direction in &targets {
+            let dir = pins::dir(iface, direction);
+            if dir.join(pins::FILTER).exists() {
+                // Unpinning does not remove a filter: delete it, as recorded at attach.
+                let cell = Maps::open(&dir)?.profile_cell()?;
+                remove_filter(iface, direction, cell.tc_priority)?;
+                remove_qdisc |= cell.tc_flags & attachment::ADDED_QDISC != 0;
+            }
+            pins::remove_dir(&dir)?;
+        }
+        if remove_qdisc {
+            // Ours, and used by nothing else any more (a filter of someone else, or of our
+            // policer on the other side, keeps it).
+            if let Ok(index) = netdev::Interface::find(iface).map(|i| i.index) {
+                netlink::delete_clsact_if_empty(index)?;
+            }
         }
         if layout_1 && direction.is_none() {
             pins::remove_dir(&pins::iface_dir(iface))?;
@@ -380,36 +479,168 @@ fn check_layout(iface: &str) -> Result<()> {
     Ok(())
 }
 
+/// How `attach` hooked the program in.
+enum Attachment {
+    /// A bpf_link (XDP, TCX), pinned last; the name of the method.
+    Link(FdLink, &'static str),
+    /// A cls_bpf filter on a clsact qdisc (TC where TCX is missing). Dropping the link
+    /// removes the filter: what an attach that fails does.
+    Filter { link: SchedClassifierLink, cls: ClsBpf },
+}
+
+/// A cls_bpf filter of ours: its priority (its handle is `attachment::CLS_BPF_HANDLE`),
+/// and whether the attach added the clsact qdisc it sits on.
+#[derive(Clone, Copy, Debug)]
+struct ClsBpf {
+    priority: u16,
+    added_qdisc: bool,
+}
+
+/// What `attach` and `list` print for a cls_bpf filter.
+pub const METHOD_CLSACT: &str = "TC (clsact, cls_bpf)";
+
+impl Attachment {
+    fn method(&self) -> &'static str {
+        match self {
+            Attachment::Link(_, method) => method,
+            Attachment::Filter { .. } => METHOD_CLSACT,
+        }
+    }
+}
+
+fn tc_attach_type(direction: Direction) -> TcAttachType {
+    match direction {
+        Direction::Ingress => TcAttachType::Ingress,
+        Direction::Egress => TcAttachType::Egress,
+    }
+}
+
 /// Attaches a TC program with a TCX link (Linux 6.6 and later), which coexists with every
-/// other TC program and qdisc and removes none of them.
+/// other TC program and qdisc and removes none of them. Where the kernel has no TCX, a
+/// cls_bpf filter of a priority of its own on the clsact qdisc (added if missing) does the
+/// same. `POLICER_TC=clsact` skips TCX, for tests of that path on a kernel with TCX.
 fn attach_tc(
     program: &mut SchedClassifier,
     iface: &Interface,
     direction: Direction,
-) -> Result<(FdLink, &'static str)> {
-    let attach_type = match direction {
-        Direction::Ingress => TcAttachType::Ingress,
-        Direction::Egress => TcAttachType::Egress,
+) -> Result<Attachment> {
+    let attach_type = tc_attach_type(direction);
+    let force_clsact = std::env::var_os("POLICER_TC").is_some_and(|api| api == "clsact");
+    let tcx_error = if force_clsact {
+        None
+    } else {
+        let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
+        match program.attach_with_options(&iface.name, attach_type, tcx) {
+            Ok(link_id) => {
+                let link = program.take_link(link_id).context(|| "taking the TC link".into())?;
+                let link = FdLink::try_from(link).map_err(|e| Error::Bpf {
+                    context: format!("the TC attach to {} made no bpf_link to pin", iface.name),
+                    source: Box::new(e),
+                })?;
+                return Ok(Attachment::Link(link, "TCX"));
+            }
+            // Kernels before 6.6 know no TCX attach type: EINVAL. Anything else is an error
+            // the fallback would only hide.
+            Err(e) if os_error(&e) == Some(libc::EINVAL) => Some(e),
+            Err(e) => {
+                return Err(e).context(|| {
+                    format!("attaching TC to {} {} through TCX", iface.name, direction.name())
+                });
+            }
+        }
     };
-    let link_id = program
-        .attach_with_options(
-            &iface.name,
-            attach_type,
-            TcAttachOptions::TcxOrder(LinkOrder::default()),
-        )
-        .context(|| {
-            format!(
-                "attaching TC to {} {} through TCX (Linux 6.6 or later)",
-                iface.name,
-                direction.name()
-            )
-        })?;
-    let link = program.take_link(link_id).context(|| "taking the TC link".into())?;
-    let link = FdLink::try_from(link).map_err(|e| Error::Bpf {
-        context: format!("the TC attach to {} made no bpf_link to pin", iface.name),
-        source: Box::new(e),
-    })?;
-    Ok((link, "TCX"))
+    let with_tcx_error = |what: String| match &tcx_error {
+        Some(e) => format!("{what} (TCX, tried first, failed too: {e})"),
+        None => what,
+    };
+    let added_qdisc = match tc::qdisc_add_clsact(&iface.name) {
+        Ok(()) => true,
+        Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => false,
+        Err(e) => {
+            return Err(e)
+                .context(|| with_tcx_error(format!("adding a clsact qdisc to {}", iface.name)));
+        }
+    };
+    let options = TcAttachOptions::Netlink(NlOptions {
+        // 0: the kernel picks a free priority, before every existing filter's.
+        priority: 0,
+        handle: TcHandle::from(attachment::CLS_BPF_HANDLE),
+        classid: None,
+    });
+    let attached = program
+        .attach_with_options(&iface.name, attach_type, options)
+        .and_then(|link_id| program.take_link(link_id))
+        .and_then(|link| Ok((link.priority()?, link)));
+    match attached {
+        Ok((priority, link)) => {
+            Ok(Attachment::Filter { link, cls: ClsBpf { priority, added_qdisc } })
+        }
+        Err(e) => {
+            if added_qdisc {
+                let _ = netlink::delete_clsact_if_empty(iface.index);
+            }
+            Err(e).context(|| {
+                with_tcx_error(format!(
+                    "attaching TC to {} {} as a cls_bpf filter",
+                    iface.name,
+                    direction.name()
+                ))
+            })
+        }
+    }
+}
+
+/// The errno under an aya program error, where there is one.
+fn os_error(error: &aya::programs::ProgramError) -> Option<i32> {
+    use aya::programs::ProgramError;
+    match error {
+        ProgramError::SyscallError(e) => e.io_error.raw_os_error(),
+        ProgramError::TcError(tc::TcError::NetlinkError(e)) => e.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// Deletes our cls_bpf filter of `iface` in `direction`, found by the priority recorded at
+/// attach. Gone already (with its interface, or by hand) is fine.
+fn remove_filter(iface: &str, direction: Direction, priority: u16) -> Result<()> {
+    let Ok(link) = SchedClassifierLink::attached(
+        iface,
+        tc_attach_type(direction),
+        priority,
+        TcHandle::from(attachment::CLS_BPF_HANDLE),
+        None,
+    ) else {
+        // No such interface: its filters went with it.
+        return Ok(());
+    };
+    match link.detach() {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(os_error(&e), Some(libc::ENOENT | libc::ENODEV | libc::EINVAL)) => {
+            Ok(())
+        }
+        Err(e) => Err(e).context(|| {
+            format!("removing the TC filter of {iface} {} (priority {priority})", direction.name())
+        }),
+    }
+}
+
+/// Removes cls_bpf filters running a policer program on `iface` in `direction`, where no
+/// policer is: left by an attach that died between adding its filter and pinning its mark.
+/// Returns whether there were any.
+fn remove_orphan_filters(iface: &str, direction: Direction) -> Result<bool> {
+    match tc::qdisc_detach_program(iface, tc_attach_type(direction), PROG_TC) {
+        Ok(()) => Ok(true),
+        // None found, no clsact qdisc, or no such interface.
+        Err(tc::TcError::IoError(_)) => Ok(false),
+        Err(tc::TcError::NetlinkError(e))
+            if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV | libc::EINVAL)) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e).context(|| {
+            format!("removing leftover TC filters of policer from {iface} {}", direction.name())
+        }),
+    }
 }
 
 /// Attaches in the requested mode (auto: native, else generic) through a bpf_link.

@@ -132,6 +132,7 @@ impl Maps {
             "XDP native" => attachment::XDP_NATIVE,
             "XDP generic" => attachment::XDP_GENERIC,
             "TCX" => attachment::TCX,
+            crate::METHOD_CLSACT => attachment::TC_CLSACT,
             _ => attachment::UNKNOWN,
         };
         let mut array: Array<&mut MapData, ProfileCell> =
@@ -141,12 +142,23 @@ impl Maps {
         array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))
     }
 
+    /// Records the cls_bpf filter of a TC attach without TCX, for `detach`.
+    pub fn set_cls_bpf(&mut self, priority: u16, added_qdisc: bool) -> Result<()> {
+        let mut array: Array<&mut MapData, ProfileCell> =
+            Array::try_from(&mut self.profile).context(|| format!("opening {MAP_PROFILE}"))?;
+        let mut cell = array.get(&0, 0).context(|| format!("reading {MAP_PROFILE}"))?;
+        cell.tc_priority = priority;
+        cell.tc_flags = if added_qdisc { attachment::ADDED_QDISC } else { 0 };
+        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))
+    }
+
     /// How the program was attached, as recorded by [`Maps::set_method`].
     pub fn method(&self) -> Result<&'static str> {
         Ok(match self.profile_cell()?.attachment {
             attachment::XDP_NATIVE => "XDP native",
             attachment::XDP_GENERIC => "XDP generic",
             attachment::TCX => "TCX",
+            attachment::TC_CLSACT => crate::METHOD_CLSACT,
             _ => "unknown",
         })
     }

@@ -27,8 +27,16 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 pub const ROOT: &str = "/sys/fs/bpf/policer";
 /// Where attaches in progress build their pin directories.
 pub const PARTIAL_ROOT: &str = "/sys/fs/bpf/policer_partial";
-/// Pin of the XDP link.
+/// Pin of the program's link (XDP, TCX).
 pub const LINK: &str = "link";
+/// Pin of the TC program where it is a cls_bpf filter (no TCX: no link to pin), made last
+/// like the link: the mark of a whole policer.
+pub const FILTER: &str = "filter";
+
+/// Whether the policer pinned in `dir` is whole: its link or filter mark is pinned.
+pub fn is_complete(dir: &Path) -> bool {
+    dir.join(LINK).exists() || dir.join(FILTER).exists()
+}
 
 /// `iface` as a bpffs name.
 fn escape(iface: &str) -> String {
@@ -183,13 +191,13 @@ pub fn leftover_dirs(iface: &str) -> Vec<PathBuf> {
     Direction::ALL
         .into_iter()
         .map(|d| dir(iface, d))
-        .filter(|dir| dir.exists() && !dir.join(LINK).exists())
+        .filter(|dir| dir.exists() && !is_complete(dir))
         .collect()
 }
 
 /// The directions of `iface` that have a policer.
 pub fn attached_directions(iface: &str) -> Vec<Direction> {
-    Direction::ALL.into_iter().filter(|&d| dir(iface, d).join(LINK).exists()).collect()
+    Direction::ALL.into_iter().filter(|&d| is_complete(&dir(iface, d))).collect()
 }
 
 /// Interfaces with a pin directory, sorted.

@@ -431,3 +431,15 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout)
     )
 }
+
+/// How `policer attach --hook tc` attaches on this kernel, as attach and list print it:
+/// through a TCX link from Linux 6.6, else (or with `POLICER_TC=clsact`) as a cls_bpf
+/// filter on a clsact qdisc.
+pub fn tc_method() -> &'static str {
+    let forced = std::env::var_os("POLICER_TC").is_some_and(|api| api == "clsact");
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>());
+    let version = (numbers.next(), numbers.next());
+    let has_tcx = matches!(version, (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (6, 6));
+    if forced || !has_tcx { policer::METHOD_CLSACT } else { "TCX" }
+}

@@ -150,9 +150,19 @@ fn mutant(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 /// Frames fuzzed per program in the normal test run.
 const FUZZ_FRAMES: u64 = 1_000_000;
 
+/// [`FUZZ_FRAMES`], or `POLICER_FUZZ_FRAMES` where set: `cargo xtask vm-test` asks for fewer
+/// in an emulated guest, where a million runs would take most of the CI's time.
+fn fuzz_frames() -> u64 {
+    match std::env::var("POLICER_FUZZ_FRAMES") {
+        Ok(frames) => frames.parse().expect("POLICER_FUZZ_FRAMES: a number of frames"),
+        Err(_) => FUZZ_FRAMES,
+    }
+}
+
 #[test]
 fn a_million_mutated_frames_never_break_the_rule() {
     let seeds = seeds();
+    let frames = fuzz_frames();
     for kind in KINDS {
         let mut rng = Rng(0x5eed_0000 + kind as u64);
         // A small bucket with ebs 0: many frames are red and dropped, so the drop rule is
@@ -161,7 +171,7 @@ fn a_million_mutated_frames_never_break_the_rule() {
             Profile::new(1000, 20_000, 0, key_mode::FIVE_TUPLE, action::PASS, action::DROP);
         let mut loaded = Loaded::load(&profile.unwrap(), 4096, kind).expect("load");
         let (mut dropped, mut refused) = (0, 0);
-        for _ in 0..FUZZ_FRAMES {
+        for _ in 0..frames {
             let frame = mutant(&mut rng, &seeds);
             match try_run(&mut loaded, &frame) {
                 Some(raw) if !passed(kind, raw) => dropped += 1,
@@ -171,7 +181,7 @@ fn a_million_mutated_frames_never_break_the_rule() {
         }
         let counters = loaded.maps.counters().unwrap();
         println!(
-            "{kind:?}: {FUZZ_FRAMES} frames: green {} yellow {} red {} unparsed {} non-IP {} \
+            "{kind:?}: {frames} frames: green {} yellow {} red {} unparsed {} non-IP {} \
              dropped {dropped}",
             counters.get(counter::GREEN).packets,
             counters.get(counter::YELLOW).packets,
@@ -180,7 +190,7 @@ fn a_million_mutated_frames_never_break_the_rule() {
             counters.get(counter::NON_IP).packets,
         );
         println!("{kind:?}: {refused} short frames the kernel would not build an skb of");
-        assert_eq!(counted(&counters), FUZZ_FRAMES - refused, "{kind:?}: every frame counted once");
+        assert_eq!(counted(&counters), frames - refused, "{kind:?}: every frame counted once");
         assert_eq!(dropped, counters.get(counter::RED).packets, "{kind:?}: drops are the reds");
         assert_eq!(dropped, counters.get(counter::DROPPED).packets);
         assert!(dropped > 0 && counters.get(counter::UNPARSED).packets > 0);

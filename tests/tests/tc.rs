@@ -4,7 +4,7 @@
 
 use aya::programs::{SchedClassifier, TcAttachType, tc};
 use policer_common::PROG_TC_PASS;
-use policer_tests::{Netns, Testbed, failed_with, pin_dir, succeeded, text};
+use policer_tests::{Netns, Testbed, failed_with, pin_dir, succeeded, tc_method, text};
 
 const CIR_BPS: f64 = 10e6;
 
@@ -35,7 +35,7 @@ fn an_egress_policed_tso_sender_is_held_at_cir_on_the_wire() {
     bed.a.exec_ok("ethtool", ["-K", &bed.a_if, "tso", "on", "gso", "on"]);
     let out =
         policer_ok(&bed.a, &["attach", &bed.a_if, "--direction", "egress", "--cir", "10mbit"]);
-    assert!(out.contains("(egress, TCX)"), "{out}");
+    assert!(out.contains(&format!("(egress, {})", tc_method())), "{out}");
     let before = rx_bytes(&bed.b, &bed.b_if);
     let report = bed.iperf3(20, &[]);
     let seconds = report["end"]["sum_sent"]["seconds"].as_f64().expect("seconds");
@@ -165,7 +165,7 @@ fn someone_elses_tc_filter_survives_our_attach_and_detach() {
     assert!(before.contains("tc_pass"), "the foreign filter is there: {before}");
 
     let out = bed.attach(&["--hook", "tc", "--cir", "10mbit"]);
-    assert!(out.contains("(ingress, TCX)"), "{out}");
+    assert!(out.contains(&format!("(ingress, {})", tc_method())), "{out}");
     // Traffic still flows through both: the policer counts it.
     bed.a.exec_ok("ping", ["-c", "3", "-i", "0.2", "-W", "1", &bed.b_addr]);
     assert!(counter(&bed.stats(), "green") >= 3);
@@ -196,7 +196,10 @@ fn ingress_and_egress_on_one_interface_each_keep_their_own_profile() {
     assert_eq!(stats(&bed.b, &bed.b_if, "egress")["profile"]["cir_bps"], 3_000_000);
     assert_eq!(stats(&bed.b, &bed.b_if, "ingress")["profile"]["cir_bps"], 5_000_000);
     let listed = bed.policer_ok(&["list"]);
-    assert!(listed.contains("(ingress, XDP") && listed.contains("(egress, TCX)"), "{listed}");
+    assert!(
+        listed.contains("(ingress, XDP") && listed.contains(&format!("(egress, {})", tc_method())),
+        "{listed}"
+    );
     // XDP cannot police egress.
     let out = bed.a.policer([
         "attach",
@@ -212,4 +215,91 @@ fn ingress_and_egress_on_one_interface_each_keep_their_own_profile() {
     // One detach without --direction removes both.
     bed.policer_ok(&["detach", &bed.b_if]);
     assert!(!pin_dir(&bed.b_if).exists(), "{}", text(&bed.b.policer(["list"])));
+}
+
+/// `policer args` in `ns` with the clsact path forced, as on a kernel without TCX.
+fn policer_clsact(ns: &Netns, args: &[&str]) -> std::process::Output {
+    ns.policer_command(args).env("POLICER_TC", "clsact").output().expect("run policer")
+}
+
+#[test]
+fn without_tcx_a_cls_bpf_filter_polices_and_detach_removes_it_and_its_qdisc() {
+    // The path of kernels before 6.6 (no TCX), forced on a newer one: the same program as a
+    // cls_bpf filter on a clsact qdisc that the attach adds.
+    let bed = Testbed::new();
+    let qdiscs = || bed.b.exec_ok("tc", ["qdisc", "show", "dev", &bed.b_if]);
+    let filters = || bed.b.exec_ok("tc", ["filter", "show", "dev", &bed.b_if, "ingress"]);
+    let before = qdiscs();
+    assert!(!before.contains("clsact"), "{before}");
+    let attach = ["attach", &bed.b_if, "--hook", "tc", "--cir", "10mbit"];
+    let out = succeeded(policer_clsact(&bed.b, &attach), || "attach".into());
+    assert!(out.contains("(ingress, TC (clsact, cls_bpf))"), "{out}");
+    assert!(qdiscs().contains("clsact"), "the qdisc was added");
+    assert!(filters().contains("policer_tc"), "the filter is there: {}", filters());
+    bed.a.exec_ok("ping", ["-c", "3", "-i", "0.2", "-W", "1", &bed.b_addr]);
+    let before_set = stats(&bed.b, &bed.b_if, "ingress");
+    assert!(counter(&before_set, "green") >= 3, "{before_set}");
+    assert_eq!(before_set["attachment"], "TC (clsact, cls_bpf)");
+    policer_ok(&bed.b, &["set", &bed.b_if, "--cir", "20mbit"]);
+    assert_eq!(stats(&bed.b, &bed.b_if, "ingress")["profile"]["cir_bps"], 20_000_000);
+    // A second attach is refused, the filter stays alone.
+    failed_with(&policer_clsact(&bed.b, &attach), "second attach", &["already attached"]);
+    assert_eq!(filters().lines().filter(|l| l.contains("policer_tc")).count(), 1, "{}", filters());
+    policer_ok(&bed.b, &["detach", &bed.b_if]);
+    assert!(!filters().contains("policer_tc"), "the filter is gone: {}", filters());
+    assert_eq!(qdiscs(), before, "the qdisc the attach added is gone too");
+    assert!(!pin_dir(&bed.b_if).exists());
+}
+
+#[test]
+fn without_tcx_an_attach_killed_after_adding_its_filter_leaves_it_to_the_next_command() {
+    let bed = Testbed::new();
+    let filters = || bed.b.exec_ok("tc", ["filter", "show", "dev", &bed.b_if, "ingress"]);
+    for point in ["after-attach", "after-pin-maps", "after-rename"] {
+        let out = bed
+            .b
+            .policer_command(["attach", &bed.b_if, "--hook", "tc", "--cir", "1mbit"])
+            .env("POLICER_TC", "clsact")
+            .env("POLICER_FAULT", point)
+            .output()
+            .expect("run policer");
+        assert!(text(&out).contains("dying here"), "{point}: {}", text(&out));
+        // The filter outlives the dead attach; no policer is there.
+        assert!(filters().contains("policer_tc"), "{point}: {}", filters());
+        failed_with(&bed.b.policer(["stats", &bed.b_if]), point, &["no policer is attached"]);
+        // The next attach removes it and puts its own: one filter.
+        let attach = ["attach", &bed.b_if, "--hook", "tc", "--cir", "1mbit"];
+        succeeded(policer_clsact(&bed.b, &attach), || format!("{point}: attach"));
+        assert_eq!(
+            filters().lines().filter(|l| l.contains("policer_tc")).count(),
+            1,
+            "{point}: {}",
+            filters()
+        );
+        policer_ok(&bed.b, &["detach", &bed.b_if]);
+        assert!(!filters().contains("policer_tc"), "{point}: {}", filters());
+    }
+    // A detach alone also removes the filter of a dead attach.
+    let out = bed
+        .b
+        .policer_command(["attach", &bed.b_if, "--hook", "tc", "--cir", "1mbit"])
+        .env("POLICER_TC", "clsact")
+        .env("POLICER_FAULT", "after-attach")
+        .output()
+        .expect("run policer");
+    assert!(text(&out).contains("dying here"), "{}", text(&out));
+    policer_ok(&bed.b, &["detach", &bed.b_if]);
+    assert!(!filters().contains("policer_tc"), "{}", filters());
+}
+
+#[test]
+fn without_tcx_an_interface_removed_under_its_filter_still_has_stats_and_detach() {
+    let bed = Testbed::new();
+    let attach = ["attach", &bed.b_if, "--direction", "egress", "--cir", "1mbit"];
+    succeeded(policer_clsact(&bed.b, &attach), || "attach".into());
+    // The filter and the qdisc go with the interface; the pins stay until detach.
+    bed.b.exec_ok("ip", ["link", "del", &bed.b_if]);
+    assert_eq!(stats(&bed.b, &bed.b_if, "egress")["profile"]["cir_bps"], 1_000_000);
+    policer_ok(&bed.b, &["detach", &bed.b_if]);
+    assert!(!pin_dir(&bed.b_if).exists());
 }

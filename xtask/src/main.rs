@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod machine;
 mod replay_speed;
+mod vm_test;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,9 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Time `policer simulate` on a generated capture and write bench/REPLAY.md.
     ReplaySpeed(replay_speed::ReplaySpeedArgs),
+    /// Build, boot another kernel (default: Debian bookworm's 6.1) in QEMU with virtme-ng
+    /// over the host's root, run the integration tests in it, and fail if they fail.
+    VmTest(vm_test::VmTestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         Task::Demo(args) => demo::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::ReplaySpeed(args) => replay_speed::run(&args),
+        Task::VmTest(args) => vm_test::run(&args),
     }
 }

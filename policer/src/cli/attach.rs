@@ -21,8 +21,8 @@ pub struct AttachArgs {
     /// Police what the interface receives (ingress) or sends (egress, TC only).
     #[arg(long, value_enum, default_value_t = DirectionName::Ingress)]
     direction: DirectionName,
-    /// Where to hook in: xdp (ingress only; the default there) or tc (TCX link; the
-    /// default for egress).
+    /// Where to hook in: xdp (ingress only; the default there) or tc (the default for
+    /// egress; a TCX link, or on kernels before 6.6 a cls_bpf filter on a clsact qdisc).
     #[arg(long, value_enum)]
     hook: Option<HookName>,
     /// XDP mode: native (driver) or generic (skb); auto tries native first.
