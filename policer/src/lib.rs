@@ -189,13 +189,18 @@ impl Policer {
         };
         let mut loaded = Loaded::load(&opts.profile, opts.max_flows, kind)?;
         fault_point("after-load");
-        let attachment = match opts.hook {
+        let mut attachment = match opts.hook {
             Hook::Xdp(mode) => {
                 let (link, method) = attach_xdp(loaded.xdp()?, iface, mode)?;
                 Attachment::Link(link, method)
             }
             Hook::Tc => attach_tc(loaded.tc()?, iface, opts.direction)?,
         };
+        if let Attachment::Filter { cls, .. } = &mut attachment {
+            // A qdisc that our policer on the other side added is this one's as much:
+            // whichever of the two is detached last removes it.
+            cls.added_qdisc |= other_side_added_qdisc(&iface.name, opts.direction);
+        }
         let method = attachment.method();
         let (link, filter) = match attachment {
             Attachment::Link(link, _) => (Some(link), None),
@@ -588,6 +593,20 @@ fn attach_tc(
             })
         }
     }
+}
+
+/// Whether the policer of `iface` on the side opposite `direction` is a cls_bpf filter on a
+/// clsact qdisc that its attach added.
+fn other_side_added_qdisc(iface: &str, direction: Direction) -> bool {
+    let other = match direction {
+        Direction::Ingress => Direction::Egress,
+        Direction::Egress => Direction::Ingress,
+    };
+    let dir = pins::dir(iface, other);
+    dir.join(pins::FILTER).exists()
+        && Maps::open(&dir)
+            .and_then(|maps| maps.profile_cell())
+            .is_ok_and(|cell| cell.tc_flags & attachment::ADDED_QDISC != 0)
 }
 
 /// The errno under an aya program error, where there is one.

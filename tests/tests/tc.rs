@@ -303,3 +303,21 @@ fn without_tcx_an_interface_removed_under_its_filter_still_has_stats_and_detach(
     policer_ok(&bed.b, &["detach", &bed.b_if]);
     assert!(!pin_dir(&bed.b_if).exists());
 }
+
+#[test]
+fn without_tcx_the_qdisc_goes_with_the_last_of_two_policers_on_it() {
+    let bed = Testbed::new();
+    let qdiscs = || bed.b.exec_ok("tc", ["qdisc", "show", "dev", &bed.b_if]);
+    let before = qdiscs();
+    for direction in ["ingress", "egress"] {
+        let attach =
+            ["attach", &bed.b_if, "--hook", "tc", "--direction", direction, "--cir", "1mbit"];
+        succeeded(policer_clsact(&bed.b, &attach), || format!("attach {direction}"));
+    }
+    // The ingress attach added the qdisc; detached first, it must leave it to egress, and
+    // egress, detached last, must remove it.
+    policer_ok(&bed.b, &["detach", &bed.b_if, "--direction", "ingress"]);
+    assert!(qdiscs().contains("clsact"), "egress still needs the qdisc");
+    policer_ok(&bed.b, &["detach", &bed.b_if, "--direction", "egress"]);
+    assert_eq!(qdiscs(), before, "the qdisc went with the last policer");
+}
