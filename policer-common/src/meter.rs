@@ -132,12 +132,19 @@ pub fn police_and_act(
     // A red took nothing, so the bucket is as the meter found it after its refill.
     let need = scaled(len as u64);
     let borrowed = need.wrapping_sub(state.tokens) as u64;
-    if ect && borrowed < scaled(profile.ebs_bytes) as u64 {
+    if ect && !at_floor(profile, borrowed) {
         state.tokens = state.tokens.wrapping_sub(need);
         (colour, action::ECN)
     } else {
         (colour, action::DROP)
     }
+}
+
+/// Whether a packet that must borrow `borrowed` would take the bucket to `-ebs` or below:
+/// the floor every mode keeps (JunosE through its debt, which is at least the depth).
+#[inline(always)]
+fn at_floor(profile: &Profile, borrowed: u64) -> bool {
+    borrowed >= scaled(profile.ebs_bytes) as u64
 }
 
 /// JunosE: the debt grows by the actual debt; reaching `ebs` is red and resets it.
@@ -159,7 +166,7 @@ fn borrow_junose(profile: &Profile, state: &mut FlowState, need: i64, borrowed: 
 #[inline(always)]
 fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
     let ebs = scaled(profile.ebs_bytes) as u64;
-    if borrowed >= ebs || state.debt.saturating_add(need as u64) >= ebs {
+    if at_floor(profile, borrowed) || state.debt.saturating_add(need as u64) >= ebs {
         state.debt = 0;
         Colour::Red
     } else {
@@ -181,7 +188,7 @@ fn borrow_early(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u
         state.debt = SPENT;
         return Colour::Red;
     }
-    if borrowed >= scaled(profile.ebs_bytes) as u64 {
+    if at_floor(profile, borrowed) {
         return Colour::Red;
     }
     state.tokens = state.tokens.wrapping_sub(need);

@@ -251,19 +251,24 @@ fn without_tcx_a_cls_bpf_filter_polices_and_detach_removes_it_and_its_qdisc() {
     assert!(!pin_dir(&bed.b_if).exists());
 }
 
+/// A clsact-path attach on the receiver that dies at the fault injection point `point`.
+fn die_attaching_clsact(bed: &Testbed, point: &str) {
+    let out = bed
+        .b
+        .policer_command(["attach", &bed.b_if, "--hook", "tc", "--cir", "1mbit"])
+        .env("POLICER_TC", "clsact")
+        .env("POLICER_FAULT", point)
+        .output()
+        .expect("run policer");
+    assert!(text(&out).contains("dying here"), "{point}: {}", text(&out));
+}
+
 #[test]
 fn without_tcx_an_attach_killed_after_adding_its_filter_leaves_it_to_the_next_command() {
     let bed = Testbed::new();
     let filters = || bed.b.exec_ok("tc", ["filter", "show", "dev", &bed.b_if, "ingress"]);
     for point in ["after-attach", "after-pin-maps", "after-rename"] {
-        let out = bed
-            .b
-            .policer_command(["attach", &bed.b_if, "--hook", "tc", "--cir", "1mbit"])
-            .env("POLICER_TC", "clsact")
-            .env("POLICER_FAULT", point)
-            .output()
-            .expect("run policer");
-        assert!(text(&out).contains("dying here"), "{point}: {}", text(&out));
+        die_attaching_clsact(&bed, point);
         // The filter outlives the dead attach; no policer is there.
         assert!(filters().contains("policer_tc"), "{point}: {}", filters());
         failed_with(&bed.b.policer(["stats", &bed.b_if]), point, &["no policer is attached"]);
@@ -280,14 +285,7 @@ fn without_tcx_an_attach_killed_after_adding_its_filter_leaves_it_to_the_next_co
         assert!(!filters().contains("policer_tc"), "{point}: {}", filters());
     }
     // A detach alone also removes the filter of a dead attach.
-    let out = bed
-        .b
-        .policer_command(["attach", &bed.b_if, "--hook", "tc", "--cir", "1mbit"])
-        .env("POLICER_TC", "clsact")
-        .env("POLICER_FAULT", "after-attach")
-        .output()
-        .expect("run policer");
-    assert!(text(&out).contains("dying here"), "{}", text(&out));
+    die_attaching_clsact(&bed, "after-attach");
     policer_ok(&bed.b, &["detach", &bed.b_if]);
     assert!(!filters().contains("policer_tc"), "{}", filters());
 }

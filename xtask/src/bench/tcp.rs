@@ -332,7 +332,6 @@ impl Sample {
     }
 }
 
-/// One run of one spec on a testbed of its own.
 /// A testbed with a delay line of `rtt_ms` (none at 0).
 pub fn testbed(rtt_ms: u64) -> Testbed {
     if rtt_ms == 0 {
@@ -342,6 +341,7 @@ pub fn testbed(rtt_ms: u64) -> Testbed {
     }
 }
 
+/// One run of one spec on a testbed of its own.
 fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
     let bed = testbed(s.rtt_ms);
     set_up(&bed, s)?;
