@@ -13,5 +13,5 @@ pub mod parse;
 pub mod rewrite;
 pub mod types;
 
-pub use meter::{Colour, police, police_and_act};
+pub use meter::{Colour, Phase, police, police_and_act};
 pub use types::*;

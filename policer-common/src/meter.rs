@@ -8,7 +8,8 @@
 //!    debt is reset to 0 and no tokens are taken. Else it is yellow: `tokens -= len`,
 //!    `debt += a`.
 //!
-//! That is [`mode::JUNOSE`]; the other modes change step 3 only (see [`mode`]).
+//! That is [`mode::JUNOSE`]; `len-debt` changes step 3 only, and `tcp` switches between
+//! the `len-debt` rules and a plain bucket by the flow's phase (see [`mode`] and [`tcp`]).
 //!
 //! Units. Tokens and debt are kept in *nano-bytes* (1e-9 byte), so that a refill is the exact
 //! integer `elapsed_ns * cir_bytes_per_sec` with no division in the hot path and no
@@ -53,7 +54,7 @@ pub const fn new_flow(profile: &Profile, now_ns: u64) -> FlowState {
     FlowState {
         tokens: scaled(profile.cbs_bytes),
         last_ns: now_ns,
-        debt: 0,
+        debt: if profile.mode == mode::TCP { tcp::NEW } else { 0 },
         packets: 0,
         bytes: 0,
         red_packets: 0,
@@ -91,12 +92,19 @@ fn refill(profile: &Profile, state: &mut FlowState, now_ns: u64) {
 /// Pure, integer-only and panic-free: the kernel program runs this very function.
 #[inline(always)]
 pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -> Colour {
+    let tcp_mode = profile.mode == mode::TCP;
+    if tcp_mode {
+        tcp::restart_after_pause(profile, state, now_ns);
+    }
     refill(profile, state, now_ns);
+    if tcp_mode {
+        tcp::after_refill(profile, state);
+    }
     let need = scaled(len as u64);
     if state.tokens >= need {
         state.tokens = state.tokens.wrapping_sub(need);
-        if profile.mode == mode::EARLY {
-            rearm(profile, state);
+        if tcp_mode {
+            tcp::after_green(profile, state);
         }
         return Colour::Green;
     }
@@ -104,7 +112,7 @@ pub fn police(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64) -
     let borrowed = need.wrapping_sub(state.tokens) as u64;
     match profile.mode {
         mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
-        mode::EARLY => borrow_early(profile, state, need, borrowed),
+        mode::TCP => tcp::borrow(profile, state, need, borrowed, now_ns),
         _ => borrow_junose(profile, state, need, borrowed),
     }
 }
@@ -176,33 +184,8 @@ fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed
     }
 }
 
-/// The debt of an early-mode flow whose early red is spent (0: armed). Early mode keeps no
-/// other debt: the floor at `-ebs` bounds the borrowing.
-const SPENT: u64 = 1;
-
-/// The first packet that finds the bucket short is red if the early red is armed; others
-/// borrow while the bucket stays above `-ebs`.
-#[inline(always)]
-fn borrow_early(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
-    if state.debt == 0 {
-        state.debt = SPENT;
-        return Colour::Red;
-    }
-    if at_floor(profile, borrowed) {
-        return Colour::Red;
-    }
-    state.tokens = state.tokens.wrapping_sub(need);
-    Colour::Yellow
-}
-
-/// Re-arms the early red once the bucket is half full again: the flow has repaid what it
-/// borrowed and backed off.
-#[inline(always)]
-fn rearm(profile: &Profile, state: &mut FlowState) {
-    if state.tokens >= scaled(profile.cbs_bytes / 2) {
-        state.debt = 0;
-    }
-}
+mod tcp;
+pub use tcp::{Phase, SLOW_START, SLOW_START_MAX_NS};
 
 #[cfg(test)]
 mod tests;

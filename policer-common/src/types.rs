@@ -14,8 +14,9 @@ pub const MAX_BURST_BYTES: u64 = 1 << 32;
 pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
-/// older policer's pins are recognised instead of misread.
-pub const LAYOUT_VERSION: u32 = 2;
+/// older policer's pins are recognised instead of misread. (3: mode 2 is `tcp`, no longer
+/// `early`.)
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";
@@ -61,22 +62,22 @@ pub mod mode {
     /// The debt grows by `len`, so a flow deep in its borrowing is not punished for the
     /// depth; the bucket never goes below `-ebs` (a packet that would take it there is red).
     pub const LEN_DEBT: u8 = 1;
-    /// One early red: the first packet that finds the bucket short is red (TCP's signal to
-    /// back off), later ones borrow down to `-ebs`; the early red re-arms once the bucket is
-    /// half full again.
-    pub const EARLY: u8 = 2;
+    /// The `LEN_DEBT` rules, with a plain bucket for a flow's slow start, and an immediate
+    /// red for a flow that has repaid (its bucket is full) and runs short again (see
+    /// `meter::tcp`).
+    pub const TCP: u8 = 2;
 
     pub const fn name(mode: u8) -> &'static str {
         match mode {
             JUNOSE => "junose",
             LEN_DEBT => "len-debt",
-            EARLY => "early",
+            TCP => "tcp",
             _ => "unknown",
         }
     }
 
     pub const fn is_valid(mode: u8) -> bool {
-        mode <= EARLY
+        mode <= TCP
     }
 }
 
@@ -309,7 +310,8 @@ impl FlowState {
 
     /// Debt in whole bytes (rounded down).
     pub const fn debt_bytes(&self) -> u64 {
-        self.debt / NANOS_PER_SEC
+        // A `tcp`-mode flow's slow-start flag is not debt.
+        if self.debt & crate::meter::SLOW_START != 0 { 0 } else { self.debt / NANOS_PER_SEC }
     }
 }
 

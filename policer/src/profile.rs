@@ -34,11 +34,11 @@ pub fn parse_key_mode(text: &str) -> Result<u8, String> {
     }
 }
 
-/// The mode of a new policer (see README, "Choosing a profile"): in bench/RESULTS.md it
-/// gave CUBIC a fifth to a tenth of a plain bucket's retransmissions at the default bursts,
-/// did not collapse it at 1.5 s bursts as the JunosE rules do, and gave BBR fewer drops
-/// than the JunosE rules everywhere.
-pub const DEFAULT_MODE: u8 = mode::LEN_DEBT;
+/// The mode of a new policer (see README, "Modes and choosing a profile"): in
+/// bench/RESULTS.md it gave CUBIC a fifth to a tenth of a plain bucket's retransmissions at
+/// full goodput at 20 and 80 ms (where `len-debt` loses goodput at 80 ms), and BBR fewer
+/// losses than the other borrowing modes.
+pub const DEFAULT_MODE: u8 = mode::TCP;
 
 /// Why `profile` is likely to treat TCP badly, if the benchmark says so.
 pub fn tcp_warning(profile: &Profile) -> Option<String> {
@@ -48,18 +48,18 @@ pub fn tcp_warning(profile: &Profile) -> Option<String> {
             "the exact JunosE rules with a burst of {:.1}s collapse TCP: once a flow has \
              borrowed deep, every other packet is red for seconds (CUBIC fell to 0.75 of the \
              rate at 80 ms RTT, BBR lost 2-4x the packets of a plain bucket in \
-             bench/RESULTS.md); --mode len-debt, or bursts of about 100ms, avoid it",
+             bench/RESULTS.md); --mode tcp, or bursts of about 100ms, avoid it",
             longest / 1000.0
         )
     })
 }
 
-/// Parses a mode name: junose, len-debt or early.
+/// Parses a mode name: tcp, len-debt or junose.
 pub fn parse_mode(text: &str) -> Result<u8, String> {
     let lower = text.to_ascii_lowercase();
-    (0..=mode::EARLY)
+    (0..=mode::TCP)
         .find(|&m| mode::name(m) == lower)
-        .ok_or_else(|| format!("invalid mode {text:?}: expected junose, len-debt or early"))
+        .ok_or_else(|| format!("invalid mode {text:?}: expected tcp, len-debt or junose"))
 }
 
 /// An action as named on the command line.

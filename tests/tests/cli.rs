@@ -69,7 +69,7 @@ fn bad_rates_and_bursts_are_refused() {
         (&["--cir", "1mbit", "--xdp-mode", "turbo"], "invalid value 'turbo'"),
         (&["--cir", "1mbit", "--yellow", ""], "invalid action"),
         (&["--cir", "1mbit", "--cir", "2mbit"], "cannot be used multiple times"),
-        (&["--cir", "1mbit", "--mode", "fast"], "expected junose, len-debt or early"),
+        (&["--cir", "1mbit", "--mode", "fast"], "expected tcp, len-debt or junose"),
     ];
     for (flags, message) in cases {
         let mut args = vec!["attach", iface];
@@ -227,9 +227,11 @@ fn detach_leaves_no_pins_no_program_and_no_namespace() {
 #[test]
 fn the_mode_is_set_on_attach_changed_by_set_and_shown_by_stats() {
     let bed = Testbed::new();
-    let out = bed.attach(&["--cir", "1mbit", "--mode", "early"]);
-    assert!(out.contains("mode early"), "{out}");
-    assert_eq!(bed.stats()["profile"]["mode"], "early");
+    let out = bed.attach(&["--cir", "1mbit", "--mode", "len-debt"]);
+    assert!(out.contains("mode len-debt"), "{out}");
+    assert_eq!(bed.stats()["profile"]["mode"], "len-debt");
+    bed.policer_ok(&["set", &bed.b_if, "--mode", "tcp"]);
+    assert_eq!(bed.stats()["profile"]["mode"], "tcp");
     bed.policer_ok(&["set", &bed.b_if, "--mode", "len-debt"]);
     let profile = bed.stats()["profile"].clone();
     assert_eq!(
@@ -241,10 +243,10 @@ fn the_mode_is_set_on_attach_changed_by_set_and_shown_by_stats() {
 }
 
 #[test]
-fn the_default_mode_is_len_debt_and_junose_with_long_bursts_is_warned_about() {
+fn the_default_mode_is_tcp_and_junose_with_long_bursts_is_warned_about() {
     let bed = Testbed::new();
     let out = text(&bed.b.policer(["attach", &bed.b_if, "--cir", "1mbit"]));
-    assert!(out.contains("mode len-debt") && !out.contains("warning"), "{out}");
+    assert!(out.contains("mode tcp") && !out.contains("warning"), "{out}");
     bed.policer_ok(&["detach", &bed.b_if]);
     let args = ["attach", &bed.b_if, "--cir", "1mbit", "--mode", "junose", "--cbs", "1500ms"];
     let output = bed.b.policer(args);

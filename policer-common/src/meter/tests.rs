@@ -314,19 +314,84 @@ fn len_debt_mode_grows_the_debt_by_len_down_to_the_floor() {
 }
 
 #[test]
-fn early_mode_gives_one_early_red_then_borrows_down_to_the_floor() {
+fn tcp_mode_is_a_plain_bucket_in_slow_start() {
     let expected = [
         (Green, 1500),
         (Green, 0),
         (Red, 0),
-        (Yellow, -1500),
-        (Yellow, -3000),
-        (Yellow, -4500),
-        (Red, -4500),
-        (Red, -4500),
-        (Red, -4500),
+        (Red, 0),
+        (Red, 0),
+        (Red, 0),
+        (Red, 0),
+        (Red, 0),
+        (Red, 0),
     ];
-    assert_eq!(nine_frames(mode::EARLY), expected);
+    assert_eq!(nine_frames(mode::TCP), expected);
+}
+
+/// A `tcp`-mode flow, cir 1 MB/s (1000 bytes a millisecond), cbs 3000, ebs 5000.
+fn tcp_profile() -> Profile {
+    profile(1_000_000, 3000, 5000).with_mode(mode::TCP).unwrap()
+}
+
+#[test]
+fn tcp_slow_start_ends_once_the_bucket_is_half_full_after_a_red() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    // A flow that has had no red is still starting: refilling does not end it.
+    assert_eq!(burst(&p, &mut s, 2, 1500, 0), [Green, Green]);
+    assert_eq!(police(&p, &mut s, 1000, 2 * MS), Green);
+    assert_eq!(burst(&p, &mut s, 2, 1500, 2 * MS), [Red, Red]);
+    // 0.2 ms later: 200 earned, a 500-byte frame leaves 700, under half of cbs.
+    assert_eq!(police(&p, &mut s, 500, 2 * MS + 200_000), Green);
+    assert_eq!(police(&p, &mut s, 1500, 2 * MS + 200_000), Red);
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    // 5.8 ms later the bucket is full: a 1000-byte green leaves 2000 >= 1500, slow start is
+    // over.
+    assert_eq!(police(&p, &mut s, 1000, 8 * MS), Green);
+    assert_eq!(Phase::of(&s), Phase::LenDebt);
+    // Then the len-debt rules: debt 1500, 3000, 4500; the next would take the bucket to
+    // -5500, past -ebs: red.
+    assert_eq!(burst(&p, &mut s, 5, 1500, 8 * MS), [Green, Yellow, Yellow, Yellow, Red]);
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4000, 0));
+}
+
+#[test]
+fn tcp_slow_start_ends_at_the_latest_two_seconds_after_its_first_red() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
+    // A 1500-byte frame every 1.4 ms keeps the bucket under half full: green or red, never
+    // borrowing, for two seconds.
+    let mut now = 0;
+    while now <= SLOW_START_MAX_NS {
+        now += 1_400_000;
+        let colour = police(&p, &mut s, 1500, now);
+        if now <= SLOW_START_MAX_NS {
+            assert_ne!(colour, Yellow, "at {now} ns");
+            assert_eq!(Phase::of(&s), Phase::SlowStart);
+        }
+    }
+    // Past two seconds, a frame the bucket cannot pay for borrows: the len-debt rules.
+    assert_eq!(police(&p, &mut s, 3000, now), Yellow);
+    assert_eq!(Phase::of(&s), Phase::LenDebt);
+}
+
+#[test]
+fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
+    // 5 ms later the bucket is full: the first green ends slow start.
+    assert_eq!(burst(&p, &mut s, 4, 1500, 5 * MS), [Green, Green, Yellow, Yellow]);
+    // fill_ns is (3000 + 5000) / 1e6 s = 8 ms: a pause of 7 ms is not a new start, but
+    // the bucket is full again, so the debt is primed: the first shortfall is red...
+    assert_eq!(burst(&p, &mut s, 4, 1500, 12 * MS), [Green, Green, Red, Yellow]);
+    assert_eq!(Phase::of(&s), Phase::LenDebt);
+    // ... a pause of 8 ms is: a plain bucket again.
+    assert_eq!(burst(&p, &mut s, 4, 1500, 20 * MS), [Green, Green, Red, Red]);
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
 }
 
 /// Nine 1500-byte frames at one instant, JunosE rules, cbs 3000, ebs 5000, `--red ecn`:
@@ -385,25 +450,12 @@ fn red_ecn_never_marks_under_a_plain_bucket() {
 }
 
 #[test]
-fn early_red_re_arms_once_the_bucket_is_half_full_again() {
-    let p = profile(1_000_000, 3000, 5000).with_mode(mode::EARLY).unwrap();
-    let mut s = new_flow(&p, 0);
-    assert_eq!(burst(&p, &mut s, 4, 1500, 0), [Green, Green, Red, Yellow]);
-    // 3 ms later: 3000 bytes earned, tokens 1500 - 1000 = 500 after a 1000-byte frame,
-    // under half of cbs: still spent, so a short bucket borrows.
-    assert_eq!(police(&p, &mut s, 1000, 3 * MS), Green);
-    assert_eq!(police(&p, &mut s, 1500, 3 * MS), Yellow);
-    // Refilled to cbs: re-armed, so the next shortage is red again.
-    assert_eq!(burst(&p, &mut s, 3, 1500, 100 * MS), [Green, Green, Red]);
-}
-
-#[test]
 fn the_junose_mode_is_the_default_and_modes_are_checked() {
     assert_eq!(profile(1000, 3000, 5000).mode, mode::JUNOSE);
     assert_eq!(nine_frames(mode::JUNOSE)[4], (Red, -3000));
-    assert_eq!(profile(1, 0, 0).with_mode(mode::EARLY + 1), Err(ProfileError::BadMode));
-    let names = [mode::JUNOSE, mode::LEN_DEBT, mode::EARLY].map(mode::name);
-    assert_eq!(names, ["junose", "len-debt", "early"]);
+    assert_eq!(profile(1, 0, 0).with_mode(mode::TCP + 1), Err(ProfileError::BadMode));
+    let names = [mode::JUNOSE, mode::LEN_DEBT, mode::TCP].map(mode::name);
+    assert_eq!(names, ["junose", "len-debt", "tcp"]);
 }
 
 #[test]
@@ -492,47 +544,84 @@ fn colour_names_and_order() {
 // ---------------------------------------------------------------------------------------------
 
 /// DESIGN.md section 2 written the plain way: nano-bytes in i128, the elapsed time not clamped.
+/// The other modes as their doc comments state them.
 struct Model {
     tokens: i128,
     debt: i128,
     last_ns: u64,
+    /// `tcp` mode only.
+    phase: Option<ModelPhase>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ModelPhase {
+    /// The time of the first red, as kept: the clock's low 63 bits, at least 1.
+    SlowStart(Option<u64>),
+    LenDebt,
 }
 
 impl Model {
     fn new(p: &Profile, now_ns: u64) -> Model {
-        Model { tokens: p.cbs_bytes as i128 * NS as i128, debt: 0, last_ns: now_ns }
+        Model {
+            tokens: p.cbs_bytes as i128 * NS as i128,
+            debt: 0,
+            last_ns: now_ns,
+            phase: (p.mode == mode::TCP).then_some(ModelPhase::SlowStart(None)),
+        }
+    }
+
+    /// The debt as `FlowState::debt` keeps it.
+    fn debt_word(&self) -> i128 {
+        match self.phase {
+            Some(ModelPhase::SlowStart(first)) => (1i128 << 63) + first.unwrap_or(0) as i128,
+            _ => self.debt,
+        }
     }
 
     fn police(&mut self, p: &Profile, len: u32, now_ns: u64) -> Colour {
         let cbs = p.cbs_bytes as i128 * NS as i128;
         let ebs = p.ebs_bytes as i128 * NS as i128;
         let need = len as i128 * NS as i128;
+        if self.phase.is_some() && now_ns.saturating_sub(self.last_ns) >= p.fill_ns {
+            self.phase = Some(ModelPhase::SlowStart(None));
+        }
         if now_ns > self.last_ns {
             let earned = (now_ns - self.last_ns) as i128 * p.cir_bytes_per_sec as i128;
             self.tokens = (self.tokens + earned).min(cbs);
             self.last_ns = now_ns;
         }
+        if self.phase == Some(ModelPhase::LenDebt) && self.tokens == cbs {
+            self.debt = ebs;
+        }
         if self.tokens >= need {
             self.tokens -= need;
-            if p.mode == mode::EARLY && self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128 {
+            let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
+            if let Some(ModelPhase::SlowStart(Some(_))) = self.phase
+                && half_full
+            {
+                self.phase = Some(ModelPhase::LenDebt);
                 self.debt = 0;
             }
             return Green;
         }
         let a = need - self.tokens;
-        if p.mode == mode::EARLY {
-            return if self.debt == 0 {
-                self.debt = 1;
-                Red
-            } else if a >= ebs {
-                Red
-            } else {
-                self.tokens -= need;
-                Yellow
-            };
+        if let Some(ModelPhase::SlowStart(first)) = self.phase {
+            match first {
+                None => {
+                    let low = now_ns % (1u64 << 63);
+                    self.phase = Some(ModelPhase::SlowStart(Some(low.max(1))));
+                    return Red;
+                }
+                Some(t) if now_ns.saturating_sub(t) < SLOW_START_MAX_NS => return Red,
+                Some(_) => {
+                    self.phase = Some(ModelPhase::LenDebt);
+                    self.debt = 0;
+                }
+            }
         }
-        let grows_by = if p.mode == mode::LEN_DEBT { need } else { a };
-        if self.debt + grows_by >= ebs || (p.mode == mode::LEN_DEBT && a >= ebs) {
+        let by_len = p.mode != mode::JUNOSE;
+        let grows_by = if by_len { need } else { a };
+        if self.debt + grows_by >= ebs || (by_len && a >= ebs) {
             self.debt = 0;
             Red
         } else {
@@ -575,15 +664,17 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     prop_assert!(s.tokens as i128 <= cbs, "tokens {} > cbs {}", s.tokens, cbs);
     if ebs == 0 {
         prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
-        prop_assert!(s.debt <= u64::from(p.mode == mode::EARLY));
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
-        if p.mode == mode::EARLY {
-            prop_assert!(s.debt <= 1, "early mode's debt is a flag, not {}", s.debt);
-        } else {
-            prop_assert!((s.debt as i128) < ebs, "debt {} >= ebs {}", s.debt, ebs);
-        }
     }
+    if p.mode == mode::TCP && s.debt & SLOW_START != 0 {
+        return Ok(());
+    }
+    // A debt is under ebs, or 0 when ebs is 0; a `tcp`-mode flow's is primed to ebs when its
+    // bucket is full.
+    let debt = s.debt as i128;
+    let primed = p.mode == mode::TCP && debt == ebs;
+    prop_assert!(debt < ebs || primed || (ebs == 0 && debt == 0), "debt {} with ebs {}", debt, ebs);
     Ok(())
 }
 
@@ -622,7 +713,7 @@ fn everyday_run(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32
 
 /// A profile of everyday size in any mode, and a trace as [`everyday_run`].
 fn everyday_run_any_mode(ebs_zero: bool) -> impl Strategy<Value = (Profile, Vec<(u64, u32)>)> {
-    (everyday_run(ebs_zero), 0u8..=mode::EARLY)
+    (everyday_run(ebs_zero), 0u8..=mode::TCP)
         .prop_map(|((p, trace), m)| (p.with_mode(m).expect("a valid mode"), trace))
 }
 
@@ -808,8 +899,9 @@ proptest! {
         ebs in extreme_burst(),
         start in any::<u64>(),
         trace in proptest::collection::vec((extreme_step(), extreme_len()), 1..100),
+        m in 0u8..=mode::TCP,
     ) {
-        let p = profile(cir, cbs, ebs);
+        let p = profile(cir, cbs, ebs).with_mode(m).expect("a valid mode");
         let mut s = new_flow(&p, start);
         let mut model = Model::new(&p, start);
         let mut now = start;
@@ -821,7 +913,7 @@ proptest! {
             let colour = police(&p, &mut s, len, now);
             prop_assert_eq!(colour, model.police(&p, len, now), "packet {}", i);
             prop_assert_eq!(s.tokens as i128, model.tokens, "tokens after packet {}", i);
-            prop_assert_eq!(s.debt as i128, model.debt, "debt after packet {}", i);
+            prop_assert_eq!(s.debt as i128, model.debt_word(), "debt after packet {}", i);
             prop_assert_eq!(s.last_ns, latest, "last_ns after packet {}", i);
             check_bounds(&p, &s)?;
             if colour != Red {
@@ -841,7 +933,7 @@ proptest! {
         for (i, &(now, len)) in trace.iter().enumerate() {
             prop_assert_eq!(police(&p, &mut s, len, now), model.police(&p, len, now), "packet {}", i);
             prop_assert_eq!(s.tokens as i128, model.tokens, "tokens after packet {}", i);
-            prop_assert_eq!(s.debt as i128, model.debt, "debt after packet {}", i);
+            prop_assert_eq!(s.debt as i128, model.debt_word(), "debt after packet {}", i);
         }
     }
 }

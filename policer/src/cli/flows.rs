@@ -1,5 +1,6 @@
 use clap::Args;
 use policer::{Policer, keys, maps::Flow};
+use policer_common::{Phase, mode};
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -18,34 +19,42 @@ pub struct FlowsArgs {
 
 pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
     let policer = Policer::open(&args.iface, args.direction.get())?;
+    let tcp_mode = policer.profile()?.mode == mode::TCP;
     let mut flows = policer.flows()?;
     flows.truncate(args.top.unwrap_or(usize::MAX));
     if args.json {
-        let rows: Vec<_> = flows.iter().map(flow_json).collect();
+        let rows: Vec<_> = flows.iter().map(|f| flow_json(f, tcp_mode)).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     println!(
-        "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10}",
-        "flow", "packets", "bytes", "tokens", "debt", "red"
+        "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10} {:>10}",
+        "flow", "packets", "bytes", "tokens", "debt", "red", "phase"
     );
     for flow in &flows {
         println!(
-            "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10}",
+            "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10} {:>10}",
             keys::describe(&flow.key),
             flow.state.packets,
             flow.state.bytes,
             flow.state.tokens_bytes(),
             flow.state.debt_bytes(),
-            flow.state.red_packets
+            flow.state.red_packets,
+            phase(flow, tcp_mode).unwrap_or("-"),
         );
     }
     Ok(())
 }
 
-fn flow_json(flow: &Flow) -> serde_json::Value {
+/// Where a flow of a `--mode tcp` policer is: slow-start or len-debt.
+fn phase(flow: &Flow, tcp_mode: bool) -> Option<&'static str> {
+    tcp_mode.then(|| Phase::of(&flow.state).name())
+}
+
+fn flow_json(flow: &Flow, tcp_mode: bool) -> serde_json::Value {
     let k = &flow.key;
     json!({
+        "phase": phase(flow, tcp_mode),
         "flow": keys::describe(k),
         "proto": k.proto,
         "src": keys::address(k, &k.src).map(|a| a.to_string()),

@@ -78,10 +78,11 @@ pub struct ProfileArgs {
     /// Action for red packets: drop, pass, ecn or dscp=N.
     #[arg(long, value_name = "drop|pass|ecn|dscp=N", value_parser = profile::parse_action)]
     red: Option<u8>,
-    /// How a flow borrows once its bucket is short: junose (the exact JunosE rules),
-    /// len-debt (the debt grows by the packet's length) or early (one early red, then
-    /// borrowing down to -ebs). See README, "Modes and choosing a profile".
-    #[arg(long, value_name = "junose|len-debt|early", value_parser = profile::parse_mode)]
+    /// How a flow borrows once its bucket is short: tcp (the default: the len-debt rules,
+    /// with a plain bucket for slow start and an immediate red for a flow that has repaid),
+    /// len-debt (the debt grows by the packet's length) or junose (the exact JunosE rules).
+    /// See README, "Modes and choosing a profile".
+    #[arg(long, value_name = "tcp|len-debt|junose", value_parser = profile::parse_mode)]
     mode: Option<u8>,
 }
 

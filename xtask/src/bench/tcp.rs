@@ -29,7 +29,7 @@ pub struct TcpArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [1u32])]
     flows: Vec<u32>,
     /// What to compare: default, ebs0, nft, htb, none, red-ecn, yellow-ecn, policer (the
-    /// bursts below), or a mode with the bursts below: junose, len-debt, early.
+    /// bursts below), or a mode with the bursts below: junose, len-debt, tcp.
     #[arg(long, value_delimiter = ',', default_values_t = ["default", "ebs0", "nft", "htb", "none"].map(String::from))]
     setups: Vec<String>,
     /// Committed burst as a time of the rate, for `policer`, `ebs0` and `nft`.
@@ -199,7 +199,7 @@ pub fn modes_plan(quick: bool) -> Plan {
     for (cbs, ebs) in [("100ms", "200ms"), ("1500ms", "3000ms")] {
         for &rtt in rtts {
             for cc in CCS {
-                for setup in ["junose", "len-debt", "early", "ebs0"] {
+                for setup in ["junose", "len-debt", "tcp", "ebs0"] {
                     let bursts =
                         Spec { cbs: cbs.into(), ebs: ebs.into(), ..spec(setup, cc, 10, rtt, 1) };
                     specs.push(bursts);
@@ -309,7 +309,7 @@ fn describe_spec(s: &Spec) -> String {
 fn bursts(s: &Spec) -> Option<String> {
     match s.setup.as_str() {
         "default" | "red-ecn" | "yellow-ecn" => Some("cbs 100ms ebs 200ms".into()),
-        "policer" | "junose" | "len-debt" | "early" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
+        "policer" | "junose" | "len-debt" | "tcp" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
         "ebs0" => Some(format!("cbs {} ebs 0", s.cbs)),
         "nft" => Some(format!("burst {} (+1 s)", s.cbs)),
         _ => None,
@@ -445,7 +445,7 @@ pub fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
         "ebs0" => drop(bed.attach(&["--cir", &cir, "--cbs", &s.cbs, "--ebs", "0"])),
         "red-ecn" => drop(bed.attach(&["--cir", &cir, "--red", "ecn"])),
         "yellow-ecn" => drop(bed.attach(&["--cir", &cir, "--yellow", "ecn"])),
-        mode @ ("junose" | "len-debt" | "early") => drop(
+        mode @ ("junose" | "len-debt" | "tcp") => drop(
             bed.attach(
                 &[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs, "--mode", mode][..], &extra]
                     .concat(),
@@ -511,13 +511,14 @@ fn qdisc_drops(ns: &Netns, iface: &str) -> anyhow::Result<u64> {
 
 fn describe_setup(setup: &str) -> &'static str {
     match setup {
-        "default" => {
-            "policer with every default: mode len-debt, cbs 100 ms and ebs 200 ms of the rate"
-        }
+        "default" => "policer with every default: mode tcp, cbs 100 ms and ebs 200 ms of the rate",
         "policer" => "policer, TCP-friendly, the bursts in the row",
         "junose" => "policer `--mode junose`: the exact JunosE rules, the bursts in the row",
         "len-debt" => "policer `--mode len-debt`: the debt grows by the packet's length",
-        "early" => "policer `--mode early`: one early red, then borrowing down to -ebs",
+        "tcp" => {
+            "policer `--mode tcp` (the default mode): the len-debt rules, with a plain bucket \
+             for slow start and an immediate red for a flow that has repaid"
+        }
         "ebs0" => "policer `--ebs 0`: a plain token bucket with the same cbs",
         "red-ecn" => {
             "policer, defaults, `--red ecn`: a red that is TCP's signal is a CE mark on an \

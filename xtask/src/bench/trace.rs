@@ -17,7 +17,7 @@ use super::tcp::{self, Spec};
 
 #[derive(Args)]
 pub struct TraceArgs {
-    /// The policer setup: a mode (junose, len-debt, early) with the bursts below, or
+    /// The policer setup: a mode (junose, len-debt, tcp) with the bursts below, or
     /// `ebs0` (a plain bucket).
     #[arg(long, default_value = "junose")]
     setup: String,
@@ -80,8 +80,8 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         attach: String::new(),
     };
     anyhow::ensure!(
-        matches!(spec.setup.as_str(), "junose" | "len-debt" | "early" | "ebs0" | "policer"),
-        "trace needs our policer: --setup junose, len-debt, early, ebs0 or policer"
+        matches!(spec.setup.as_str(), "junose" | "len-debt" | "tcp" | "ebs0" | "policer"),
+        "trace needs our policer: --setup junose, len-debt, tcp, ebs0 or policer"
     );
     let bed = tcp::testbed(spec.rtt_ms);
     tcp::set_up(&bed, &spec)?;
