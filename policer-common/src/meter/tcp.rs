@@ -13,6 +13,9 @@
 //!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
 //!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies.
 //!
+//! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets the `len-debt` rules
+//! instead (see `police_and_act`): its signals are marks, which lose nothing.
+//!
 //! The phase lives in the flow's debt word: a flag above any debt (`ebs` is at most 4 GiB, so
 //! a debt stays under `2^63` nano-bytes).
 
@@ -57,6 +60,14 @@ pub(super) const NEW: u64 = SLOW_START;
 pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     if now_ns.saturating_sub(state.last_ns) >= profile.fill_ns {
         state.debt = NEW;
+    }
+}
+
+/// Ends a slow start at once (a flow whose packets carry marks instead of being dropped).
+#[inline(always)]
+pub(super) fn leave_slow_start(state: &mut FlowState) {
+    if state.debt & SLOW_START != 0 {
+        state.debt = 0;
     }
 }
 

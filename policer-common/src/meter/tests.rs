@@ -442,6 +442,21 @@ fn red_ecn_drops_a_packet_that_cannot_carry_a_mark() {
 }
 
 #[test]
+fn red_ecn_gives_an_ecn_capable_packet_the_len_debt_rules_in_tcp_mode() {
+    let p = Profile::new(1000, 3000, 5000, key_mode::FIVE_TUPLE, action::PASS, action::ECN)
+        .and_then(|p| p.with_mode(mode::TCP))
+        .unwrap();
+    let acts = |ect| {
+        let mut s = new_flow(&p, 7);
+        (0..9).map(|_| police_and_act(&p, &mut s, 1500, 7, ect).1).collect::<Vec<_>>()
+    };
+    let (pass, drop) = (action::PASS, action::DROP);
+    // ECN-capable: the len-debt rules (three yellows, then the floor); not: a plain bucket.
+    assert_eq!(acts(true), [pass, pass, pass, pass, pass, drop, drop, drop, drop]);
+    assert_eq!(acts(false), [pass, pass, drop, drop, drop, drop, drop, drop, drop]);
+}
+
+#[test]
 fn red_ecn_never_marks_under_a_plain_bucket() {
     let p = Profile::new(1000, 3000, 0, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
     let mut s = new_flow(&p, 7);
