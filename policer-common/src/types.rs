@@ -310,8 +310,8 @@ impl FlowState {
 
     /// Debt in whole bytes (rounded down).
     pub const fn debt_bytes(&self) -> u64 {
-        // A `tcp`-mode flow's slow-start flag is not debt.
-        if self.debt & crate::meter::SLOW_START != 0 { 0 } else { self.debt / NANOS_PER_SEC }
+        // A `tcp`-mode flow's slow-start word is not debt.
+        if crate::meter::in_slow_start(self) { 0 } else { self.debt / NANOS_PER_SEC }
     }
 }
 

@@ -35,9 +35,8 @@ pub fn parse_key_mode(text: &str) -> Result<u8, String> {
 }
 
 /// The mode of a new policer (see README, "Modes and choosing a profile"): in
-/// bench/RESULTS.md it gave CUBIC a fifth to a tenth of a plain bucket's retransmissions at
-/// full goodput at 20 and 80 ms (where `len-debt` loses goodput at 80 ms), and BBR fewer
-/// losses than the other borrowing modes.
+/// bench/RESULTS.md it gave CUBIC a quarter to a ninth of a plain bucket's retransmissions
+/// at a plain bucket's goodput at 20 and 80 ms (where `len-debt` loses goodput at 80 ms).
 pub const DEFAULT_MODE: u8 = mode::TCP;
 
 /// Why `profile` is likely to treat TCP badly, if the benchmark says so.

@@ -93,7 +93,8 @@ fn cubic_gets_a_fraction_of_a_plain_buckets_reds_after_slow_start() {
         "CUBIC, 20 ms, 10 s after slow start: {ours} reds at {goodput:.3} of CIR with the \
          defaults, {plain} at {plain_goodput:.3} under a plain bucket; phase {phase}"
     );
-    // The benchmark has about 35 against 150 (bench/RESULTS.md); a busy machine moves both.
+    // bench/RESULTS.md has 70 against 293 retransmissions in 20 s at this point; a busy
+    // machine moves both.
     assert!(plain >= 30, "a plain bucket drops CUBIC every few round trips: {plain} reds");
     assert!(ours * 2 < plain, "defaults {ours} reds, plain bucket {plain}");
     for g in [goodput, plain_goodput] {

@@ -64,10 +64,10 @@ struct Suite {
 /// verifier, aya's BTF work) or start of the CLI takes seconds; all but four of the tests
 /// took 17 minutes there. Left to the host: the corpus replay (a program load per frame);
 /// the tests whose assertions are about timing, which emulation distorts (the delay line,
-/// its RTT, ECN marks and CUBIC's reds through it; two CPUs feeding one bucket at once; `set` forty times
-/// under a flood); the CLI's own logic (refusals of bad arguments, of a missing root or
-/// interface, input echo, default mode, pins of the first layout, `ip netns exec`); and TCP
-/// tests whose kernel side other tests cover here (an unpoliced flow; two flows in 5-tuple
+/// its RTT, ECN marks and CUBIC's reds through it; two CPUs feeding one bucket at once;
+/// `set` forty times under a flood); the CLI's own logic (refusals of bad arguments, of a
+/// missing root or interface, input echo, default mode, pins of the first layout, `ip netns
+/// exec`); and TCP tests whose kernel side other tests cover here (an unpoliced flow; two flows in 5-tuple
 /// and dst key modes, which test_run checks in the kernel).
 const GUEST_SUITES: &[Suite] = &[
     Suite { target: "test_run", args: &[] },

@@ -38,9 +38,15 @@ pub enum Phase {
     LenDebt,
 }
 
+/// Whether a `tcp`-mode flow is in its slow start (the one place that reads the flag).
+#[inline(always)]
+pub const fn in_slow_start(state: &FlowState) -> bool {
+    state.debt & SLOW_START != 0
+}
+
 impl Phase {
     pub const fn of(state: &FlowState) -> Phase {
-        if state.debt & SLOW_START != 0 { Phase::SlowStart } else { Phase::LenDebt }
+        if in_slow_start(state) { Phase::SlowStart } else { Phase::LenDebt }
     }
 
     pub const fn name(self) -> &'static str {
@@ -66,7 +72,7 @@ pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_
 /// Ends a slow start at once (a flow whose packets carry marks instead of being dropped).
 #[inline(always)]
 pub(super) fn leave_slow_start(state: &mut FlowState) {
-    if state.debt & SLOW_START != 0 {
+    if in_slow_start(state) {
         state.debt = 0;
     }
 }
@@ -74,7 +80,7 @@ pub(super) fn leave_slow_start(state: &mut FlowState) {
 /// After the refill: a flow whose bucket is full has repaid, and its next shortfall is red.
 #[inline(always)]
 pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
-    if state.debt & SLOW_START == 0 && state.tokens == scaled(profile.cbs_bytes) {
+    if !in_slow_start(state) && state.tokens == scaled(profile.cbs_bytes) {
         state.debt = scaled(profile.ebs_bytes) as u64;
     }
 }
@@ -96,7 +102,7 @@ pub(super) fn borrow(
     borrowed: u64,
     now_ns: u64,
 ) -> Colour {
-    if state.debt & SLOW_START != 0 {
+    if in_slow_start(state) {
         let first_red = state.debt & !SLOW_START;
         if first_red == 0 {
             let time = now_ns & !SLOW_START;

@@ -682,7 +682,7 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
     }
-    if p.mode == mode::TCP && s.debt & SLOW_START != 0 {
+    if p.mode == mode::TCP && in_slow_start(s) {
         return Ok(());
     }
     // A debt is under ebs, or 0 when ebs is 0; a `tcp`-mode flow's is primed to ebs when its
