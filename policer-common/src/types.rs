@@ -199,6 +199,22 @@ impl Profile {
             crate::Colour::Red => self.red_action,
         }
     }
+
+    /// Whether a colour's action is an ECN mark: only then does the meter need to know
+    /// whether a packet is ECN-capable.
+    #[inline(always)]
+    pub const fn marks_ecn(&self) -> bool {
+        self.yellow_action == action::ECN || self.red_action == action::ECN
+    }
+
+    /// Whether a red above the bucket's floor may be a CE mark on an ECN-capable packet:
+    /// under `--red ecn`, and under `--yellow ecn --red drop`, where the flow's borrowing is
+    /// already marked and a drop before the floor would only cost it a retransmission.
+    #[inline(always)]
+    pub const fn red_can_mark(&self) -> bool {
+        self.red_action == action::ECN
+            || (self.yellow_action == action::ECN && self.red_action == action::DROP)
+    }
 }
 
 /// The single entry of the profile map: two profile slots and a generation counter.

@@ -128,8 +128,8 @@ fn police_frame<C: EbpfContext>(
         return count_and_pass(counter::NO_PROFILE, len);
     };
     let policed_key = key.for_mode(profile.key_mode);
-    // Whether a red may be a CE mark instead: read only where `--red ecn` asks for it.
-    let ect = profile.red_action == action::ECN
+    // Whether the packet can carry a CE mark: read only where `--yellow/--red ecn` ask for it.
+    let ect = profile.marks_ecn()
         && rewrite::ecn(frame, layout.l3_offset as usize, key.family).is_some_and(|e| e != 0);
     let Some((colour, act)) = police_flow(&profile, &policed_key, len, ect) else {
         warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);

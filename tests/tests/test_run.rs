@@ -190,6 +190,37 @@ fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
 }
 
 #[test]
+fn yellow_ecn_marks_ect_borrowing_up_to_the_floor_and_drops_not_ect() {
+    for kind in KINDS {
+        // JunosE, cbs 3000, ebs 5000, `--yellow ecn --red drop`, 1500-byte frames at once:
+        // green, green, two yellows, then the debt's red with the bucket at -3000.
+        let profile =
+            Profile::new(1, 3000, 5000, key_mode::FIVE_TUPLE, action::ECN, action::DROP).unwrap();
+        let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
+        let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x02).frame(1500);
+        let ce = |out: &[u8]| out[15] & 3 == 3;
+        let outcomes: Vec<(Verdict, bool)> = (0..5)
+            .map(|_| run_output(&mut loaded, &ect0))
+            .map(|(verdict, out)| (verdict, ce(&out)))
+            .collect();
+        let expected = [(PASS, false), (PASS, false), (PASS, true), (PASS, true), (PASS, true)];
+        assert_eq!(outcomes, expected, "greens pass; yellows and the debt's red are marks");
+        // The marked red took its tokens (-4500): the next packet would pass -ebs.
+        assert_eq!(run_output(&mut loaded, &ect0).0, DROP, "red at the floor, ECT: dropped");
+        let counters = loaded.maps.counters().unwrap();
+        let packets = |colour, outcome| counters.get(counter::by_colour(colour, outcome)).packets;
+        assert_eq!(packets(counter::YELLOW, 1), 2, "yellow marked");
+        assert_eq!((packets(counter::RED, 1), packets(counter::RED, 2)), (1, 1), "red");
+
+        // A Not-ECT packet cannot carry the yellow's mark: dropped.
+        let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
+        let not_ect = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500);
+        let verdicts: Vec<Verdict> = (0..3).map(|_| run(&mut loaded, &not_ect)).collect();
+        assert_eq!(verdicts, [PASS, PASS, DROP], "green, green, yellow dropped");
+    }
+}
+
+#[test]
 fn red_dscp_rewrites_ipv4_and_ipv6() {
     for kind in KINDS {
         let mut loaded = load_red_action(kind, action::dscp(10));

@@ -394,13 +394,43 @@ fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
     assert_eq!(Phase::of(&s), Phase::SlowStart);
 }
 
-/// Nine 1500-byte frames at one instant, JunosE rules, cbs 3000, ebs 5000, `--red ecn`:
-/// the action for each and the tokens after it.
-fn nine_frames_red_ecn(ect: bool) -> Vec<(u8, i64)> {
-    let p =
-        Profile::new(1000, 3000, 5000, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
+/// Nine 1500-byte frames at one instant, JunosE rules, cbs 3000, ebs 5000, with these yellow
+/// and red actions: the action for each and the tokens after it.
+fn nine_frames_acted(yellow: u8, red: u8, ect: bool) -> Vec<(u8, i64)> {
+    let p = Profile::new(1000, 3000, 5000, key_mode::FIVE_TUPLE, yellow, red).unwrap();
     let mut s = new_flow(&p, 7);
     (0..9).map(|_| (police_and_act(&p, &mut s, 1500, 7, ect).1, s.tokens_bytes())).collect()
+}
+
+/// [`nine_frames_acted`] under `--red ecn`.
+fn nine_frames_red_ecn(ect: bool) -> Vec<(u8, i64)> {
+    nine_frames_acted(action::PASS, action::ECN, ect)
+}
+
+#[test]
+fn yellow_ecn_marks_the_borrowing_and_the_signal_and_drops_at_the_floor() {
+    let (pass, ecn, drop) = (action::PASS, action::ECN, action::DROP);
+    // ECN-capable: the yellows are marks, and so is the debt's red above the floor (it
+    // takes its tokens, as under `--red ecn`); at the floor, drops.
+    let marked = [
+        (pass, 1500),
+        (pass, 0),
+        (ecn, -1500),
+        (ecn, -3000),
+        (ecn, -4500),
+        (drop, -4500),
+        (drop, -4500),
+        (drop, -4500),
+        (drop, -4500),
+    ];
+    assert_eq!(nine_frames_acted(action::ECN, action::DROP, true), marked);
+    // Not ECN-capable: the worked example's colours, every red dropped (the yellows' `ecn`
+    // becomes a drop where the frame is rewritten: a Not-ECT packet cannot carry a mark).
+    let dropped: Vec<u8> = nine_frames_acted(action::ECN, action::DROP, false)
+        .into_iter()
+        .map(|(act, _)| act)
+        .collect();
+    assert_eq!(dropped, [pass, pass, ecn, ecn, drop, ecn, drop, drop, drop]);
 }
 
 #[test]
