@@ -206,7 +206,7 @@ fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed
 }
 
 mod tcp;
-pub use tcp::{Phase, SLOW_START, SLOW_START_MAX_NS, in_slow_start};
+pub use tcp::{PLAIN, Phase, SLOW_START, SLOW_START_MAX_NS, debt_of, in_slow_start};
 
 #[cfg(test)]
 mod tests;

@@ -327,7 +327,7 @@ impl FlowState {
     /// Debt in whole bytes (rounded down).
     pub const fn debt_bytes(&self) -> u64 {
         // A `tcp`-mode flow's slow-start word is not debt.
-        if crate::meter::in_slow_start(self) { 0 } else { self.debt / NANOS_PER_SEC }
+        crate::meter::debt_of(self) / NANOS_PER_SEC
     }
 }
 

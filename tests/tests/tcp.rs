@@ -65,15 +65,15 @@ fn unpoliced_flow_is_far_faster() {
     assert!(ratio > 5.0, "without a policer the flow should far exceed 10 Mbit/s: {ratio:.2}");
 }
 
-/// A CUBIC flow through a 20 ms round trip and a 10 Mbit/s policer attached with `extra`:
-/// the reds from second 4 to 14 of the run (after slow start), its goodput / CIR, and the
-/// phase `flows` shows for its heaviest flow at the end.
-fn cubic_after_slow_start(extra: &[&str]) -> (u64, f64, serde_json::Value) {
+/// A flow of congestion control `cc` through a 20 ms round trip and a 10 Mbit/s policer
+/// attached with `extra`: the reds from second 4 to 14 of the run (after slow start), its
+/// goodput / CIR, and the phase `flows` shows for its heaviest flow at the end.
+fn after_slow_start(cc: &str, extra: &[&str]) -> (u64, f64, serde_json::Value) {
     let bed = Testbed::with_delay(Duration::from_millis(10));
     bed.attach(&[&["--cir", "10mbit"][..], extra].concat());
     let reds = || counter(&bed.stats(), "red", "packets");
     let (reds, report) = thread::scope(|scope| {
-        let flow = scope.spawn(|| bed.iperf3(15, &["-C", "cubic"]));
+        let flow = scope.spawn(|| bed.iperf3(15, &["-C", cc]));
         thread::sleep(Duration::from_secs(4));
         let before = reds();
         thread::sleep(Duration::from_secs(10));
@@ -87,8 +87,8 @@ fn cubic_after_slow_start(extra: &[&str]) -> (u64, f64, serde_json::Value) {
 
 #[test]
 fn cubic_gets_a_fraction_of_a_plain_buckets_reds_after_slow_start() {
-    let (plain, plain_goodput, _) = cubic_after_slow_start(&["--ebs", "0"]);
-    let (ours, goodput, phase) = cubic_after_slow_start(&[]);
+    let (plain, plain_goodput, _) = after_slow_start("cubic", &["--ebs", "0"]);
+    let (ours, goodput, phase) = after_slow_start("cubic", &[]);
     println!(
         "CUBIC, 20 ms, 10 s after slow start: {ours} reds at {goodput:.3} of CIR with the \
          defaults, {plain} at {plain_goodput:.3} under a plain bucket; phase {phase}"
@@ -100,8 +100,19 @@ fn cubic_gets_a_fraction_of_a_plain_buckets_reds_after_slow_start() {
     for g in [goodput, plain_goodput] {
         assert!((LOW..HIGH).contains(&g), "goodput/CIR {g:.3} outside {LOW}..{HIGH}");
     }
-    // Out of slow start (the phase is shown for a `--mode tcp` policer).
+    // Out of slow start (the phase is shown for a `--mode tcp` policer), and never at the
+    // floor: CUBIC slows down for the debt's reds.
     assert_eq!(phase, "len-debt");
+}
+
+#[test]
+fn bbr_ignores_the_debts_reds_and_gets_a_plain_bucket() {
+    let (reds, goodput, phase) = after_slow_start("bbr", &[]);
+    println!("BBR, 20 ms, 10 s after slow start: {reds} reds at {goodput:.3} of CIR, {phase}");
+    // BBR paces at its own estimate of the rate: it reaches the bucket's floor, and from
+    // there on is policed as by a plain bucket of depth cbs.
+    assert_eq!(phase, "plain");
+    assert!((LOW..HIGH).contains(&goodput), "goodput/CIR {goodput:.3} outside {LOW}..{HIGH}");
 }
 
 fn stream_goodputs(report: &serde_json::Value) -> Vec<f64> {

@@ -1,6 +1,6 @@
-//! `--mode tcp`: the `len-debt` rules, with a plain bucket for slow start and an immediate
-//! red for a flow that has repaid (README, "Modes and choosing a profile", has the
-//! measurements behind each rule).
+//! `--mode tcp`: the `len-debt` rules, with a plain bucket for slow start, an immediate
+//! red for a flow that has repaid, and a plain bucket for a flow that ignores the debt's
+//! reds (README, "Modes and choosing a profile", has the measurements behind each rule).
 //!
 //! * **Slow start** meets a plain bucket. Slow start ends with a round trip or two of
 //!   packets over the rate; a plain bucket drops them within one loss window, so TCP cuts
@@ -12,19 +12,30 @@
 //! * **A flow that has repaid** (its bucket is full) gets its next shortfall red at once:
 //!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
 //!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies.
+//! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
+//!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
+//!   the rate, and every byte lent raises that estimate). It becomes **plain**: a plain
+//!   bucket of depth `cbs` at the floor (tokens from `-ebs` to `cbs - ebs`), what a plain
+//!   policer would give it, until a pause that fills `cbs` (at short round trips, TCP
+//!   waiting out a retransmission timeout rather than ignoring reds).
 //!
 //! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets the `len-debt` rules
 //! instead (see `police_and_act`): its signals are marks, which lose nothing.
 //!
-//! The phase lives in the flow's debt word: a flag above any debt (`ebs` is at most 4 GiB, so
-//! a debt stays under `2^63` nano-bytes).
+//! The phase lives in the top two bits of the flow's debt word (`ebs` is at most 4 GiB, so
+//! a debt stays under `2^62` nano-bytes).
 
-use super::{Colour, borrow_len_debt, scaled};
+use super::{Colour, at_floor, borrow_len_debt, scaled};
 use crate::types::{FlowState, NANOS_PER_SEC, Profile};
 
-/// In slow start; the rest of the word is the time of its first red (the clock's low 63
+/// In slow start; the rest of the word is the time of its first red (the clock's low 62
 /// bits, at least 1), or 0 before it.
-pub const SLOW_START: u64 = 1 << 63;
+pub const SLOW_START: u64 = 0b10 << 62;
+/// A plain bucket at the floor; nothing else in the word.
+pub const PLAIN: u64 = 0b01 << 62;
+/// The phase bits of the debt word (none: the `len-debt` rules, the word is the debt).
+const PHASE_BITS: u64 = 0b11 << 62;
+
 /// The longest a slow start lasts after its first red: TCP's loss recovery at the end of
 /// slow start takes a few round trips, and round trips up to half a second are covered. A
 /// flow whose bucket stays low that long (TCP losing a packet every few round trips, as
@@ -36,59 +47,94 @@ pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
 pub enum Phase {
     SlowStart,
     LenDebt,
-}
-
-/// Whether a `tcp`-mode flow is in its slow start (the one place that reads the flag).
-#[inline(always)]
-pub const fn in_slow_start(state: &FlowState) -> bool {
-    state.debt & SLOW_START != 0
+    Plain,
 }
 
 impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::SlowStart, Phase::LenDebt, Phase::Plain];
+
     pub const fn of(state: &FlowState) -> Phase {
-        if in_slow_start(state) { Phase::SlowStart } else { Phase::LenDebt }
+        match state.debt & PHASE_BITS {
+            SLOW_START => Phase::SlowStart,
+            PLAIN => Phase::Plain,
+            _ => Phase::LenDebt,
+        }
     }
 
     pub const fn name(self) -> &'static str {
         match self {
             Phase::SlowStart => "slow-start",
             Phase::LenDebt => "len-debt",
+            Phase::Plain => "plain",
         }
     }
+}
+
+/// Whether a `tcp`-mode flow is in its slow start.
+#[inline(always)]
+pub const fn in_slow_start(state: &FlowState) -> bool {
+    state.debt & PHASE_BITS == SLOW_START
+}
+
+/// The debt in a flow's debt word (none while it holds a phase). In the other modes the
+/// word is always the debt: it stays under `2^62`.
+#[inline(always)]
+pub const fn debt_of(state: &FlowState) -> u64 {
+    if state.debt & PHASE_BITS == 0 { state.debt } else { 0 }
 }
 
 /// The debt word of a new flow.
 pub(super) const NEW: u64 = SLOW_START;
 
 /// Before the refill: a flow quiet long enough to fill its whole bucket starts slow again,
-/// as TCP does after an idle period.
+/// as TCP does after an idle period; a plain flow quiet long enough to fill `cbs` borrows
+/// again.
 #[inline(always)]
 pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_ns: u64) {
-    if now_ns.saturating_sub(state.last_ns) >= profile.fill_ns {
+    let pause = now_ns.saturating_sub(state.last_ns);
+    if pause >= profile.fill_ns {
         state.debt = NEW;
-    }
-}
-
-/// Ends a slow start at once (a flow whose packets carry marks instead of being dropped).
-#[inline(always)]
-pub(super) fn leave_slow_start(state: &mut FlowState) {
-    if in_slow_start(state) {
+    } else if state.debt & PHASE_BITS == PLAIN
+        // Below `fill_ns`, so the product is within u64 (see the meter's module comment).
+        && pause.wrapping_mul(profile.cir_bytes_per_sec) >= scaled(profile.cbs_bytes) as u64
+    {
         state.debt = 0;
     }
 }
 
-/// After the refill: a flow whose bucket is full has repaid, and its next shortfall is red.
+/// Ends any phase at once (a flow whose packets carry marks instead of being dropped).
+#[inline(always)]
+pub(super) fn leave_slow_start(state: &mut FlowState) {
+    state.debt = debt_of(state);
+}
+
+/// After the refill: a plain flow's bucket tops out at `cbs - ebs`; a flow whose bucket is
+/// full has repaid, and its next shortfall is red.
 #[inline(always)]
 pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
-    if !in_slow_start(state) && state.tokens == scaled(profile.cbs_bytes) {
-        state.debt = scaled(profile.ebs_bytes) as u64;
+    match state.debt & PHASE_BITS {
+        PLAIN => {
+            let top = scaled(profile.cbs_bytes).wrapping_sub(scaled(profile.ebs_bytes));
+            if state.tokens > top {
+                state.tokens = top;
+            }
+        }
+        SLOW_START => {}
+        _ => {
+            if state.tokens == scaled(profile.cbs_bytes) {
+                state.debt = scaled(profile.ebs_bytes) as u64;
+            }
+        }
     }
 }
 
 /// After a green: a slow start that has had its red ends once the bucket is half full.
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState) {
-    if state.debt > SLOW_START && state.tokens >= scaled(profile.cbs_bytes / 2) {
+    if in_slow_start(state)
+        && state.debt != SLOW_START
+        && state.tokens >= scaled(profile.cbs_bytes / 2)
+    {
         state.debt = 0;
     }
 }
@@ -102,17 +148,43 @@ pub(super) fn borrow(
     borrowed: u64,
     now_ns: u64,
 ) -> Colour {
-    if in_slow_start(state) {
-        let first_red = state.debt & !SLOW_START;
-        if first_red == 0 {
-            let time = now_ns & !SLOW_START;
-            state.debt = SLOW_START | if time == 0 { 1 } else { time };
-            return Colour::Red;
-        }
-        if now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS {
-            return Colour::Red;
-        }
-        state.debt = 0;
+    let phase = state.debt & PHASE_BITS;
+    if phase == SLOW_START && still_slow(state, now_ns) {
+        return Colour::Red;
+    }
+    if phase == PLAIN {
+        return plain_borrow(profile, state, need, borrowed);
+    }
+    if at_floor(profile, borrowed) {
+        state.debt = PLAIN;
+        return Colour::Red;
     }
     borrow_len_debt(profile, state, need, borrowed)
+}
+
+/// A shortfall in slow start: keeps the time of the first red, and whether the slow start
+/// goes on (it ends with the first shortfall [`SLOW_START_MAX_NS`] after that red).
+#[inline(always)]
+fn still_slow(state: &mut FlowState, now_ns: u64) -> bool {
+    let first_red = state.debt & !PHASE_BITS;
+    if first_red == 0 {
+        let time = now_ns & !PHASE_BITS;
+        state.debt = SLOW_START | if time == 0 { 1 } else { time };
+        return true;
+    }
+    if now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS {
+        return true;
+    }
+    state.debt = 0;
+    false
+}
+
+/// A plain bucket at the floor: red only where the packet would take it to `-ebs`.
+#[inline(always)]
+fn plain_borrow(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
+    if at_floor(profile, borrowed) {
+        return Colour::Red;
+    }
+    state.tokens = state.tokens.wrapping_sub(need);
+    Colour::Yellow
 }

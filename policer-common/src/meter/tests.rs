@@ -379,6 +379,28 @@ fn tcp_slow_start_ends_at_the_latest_two_seconds_after_its_first_red() {
 }
 
 #[test]
+fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_cbs() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
+    // 5 ms later the bucket is full, slow start is over; three yellows take it to -4500,
+    // and the next frame would take it past -ebs: red, and the flow is plain.
+    let colours = burst(&p, &mut s, 6, 1500, 5 * MS);
+    assert_eq!(colours, [Green, Green, Yellow, Yellow, Yellow, Red]);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -4500));
+    // A plain bucket at the floor: a frame passes while it keeps the bucket above -ebs, and
+    // no debt spaces the reds...
+    assert_eq!(burst(&p, &mut s, 2, 1500, 7 * MS), [Yellow, Red]);
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4000, 0));
+    // ... and the bucket tops out at cbs - ebs = -2000 (2.9 ms would have earned 2900).
+    assert_eq!(police(&p, &mut s, 500, 9_900_000), Yellow);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -2500));
+    // A pause of 3 ms fills cbs: the len-debt rules again (not slow start: fill_ns is 8 ms).
+    assert_eq!(police(&p, &mut s, 1500, 12_900_000), Yellow);
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::LenDebt, -1000, 1500));
+}
+
+#[test]
 fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
     let p = tcp_profile();
     let mut s = new_flow(&p, 0);
@@ -600,9 +622,11 @@ struct Model {
 
 #[derive(Clone, Copy, PartialEq)]
 enum ModelPhase {
-    /// The time of the first red, as kept: the clock's low 63 bits, at least 1.
+    /// The time of the first red, as kept: the clock's low 62 bits, at least 1.
     SlowStart(Option<u64>),
     LenDebt,
+    /// A plain bucket from `-ebs` to `cbs - ebs`.
+    Plain,
 }
 
 impl Model {
@@ -618,7 +642,8 @@ impl Model {
     /// The debt as `FlowState::debt` keeps it.
     fn debt_word(&self) -> i128 {
         match self.phase {
-            Some(ModelPhase::SlowStart(first)) => (1i128 << 63) + first.unwrap_or(0) as i128,
+            Some(ModelPhase::SlowStart(first)) => (2i128 << 62) + first.unwrap_or(0) as i128,
+            Some(ModelPhase::Plain) => 1i128 << 62,
             _ => self.debt,
         }
     }
@@ -627,13 +652,22 @@ impl Model {
         let cbs = p.cbs_bytes as i128 * NS as i128;
         let ebs = p.ebs_bytes as i128 * NS as i128;
         let need = len as i128 * NS as i128;
-        if self.phase.is_some() && now_ns.saturating_sub(self.last_ns) >= p.fill_ns {
+        let pause = now_ns.saturating_sub(self.last_ns);
+        if self.phase.is_some() && pause >= p.fill_ns {
             self.phase = Some(ModelPhase::SlowStart(None));
+        } else if self.phase == Some(ModelPhase::Plain)
+            && pause as i128 * p.cir_bytes_per_sec as i128 >= cbs
+        {
+            self.phase = Some(ModelPhase::LenDebt);
+            self.debt = 0;
         }
         if now_ns > self.last_ns {
             let earned = (now_ns - self.last_ns) as i128 * p.cir_bytes_per_sec as i128;
             self.tokens = (self.tokens + earned).min(cbs);
             self.last_ns = now_ns;
+        }
+        if self.phase == Some(ModelPhase::Plain) {
+            self.tokens = self.tokens.min(cbs - ebs);
         }
         if self.phase == Some(ModelPhase::LenDebt) && self.tokens == cbs {
             self.debt = ebs;
@@ -653,7 +687,7 @@ impl Model {
         if let Some(ModelPhase::SlowStart(first)) = self.phase {
             match first {
                 None => {
-                    let low = now_ns % (1u64 << 63);
+                    let low = now_ns % (1u64 << 62);
                     self.phase = Some(ModelPhase::SlowStart(Some(low.max(1))));
                     return Red;
                 }
@@ -663,6 +697,17 @@ impl Model {
                     self.debt = 0;
                 }
             }
+        }
+        if self.phase == Some(ModelPhase::Plain) {
+            if a >= ebs {
+                return Red;
+            }
+            self.tokens -= need;
+            return Yellow;
+        }
+        if self.phase == Some(ModelPhase::LenDebt) && a >= ebs {
+            self.phase = Some(ModelPhase::Plain);
+            return Red;
         }
         let by_len = p.mode != mode::JUNOSE;
         let grows_by = if by_len { need } else { a };
@@ -712,7 +757,7 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
     }
-    if p.mode == mode::TCP && in_slow_start(s) {
+    if p.mode == mode::TCP && Phase::of(s) != Phase::LenDebt {
         return Ok(());
     }
     // A debt is under ebs, or 0 when ebs is 0; a `tcp`-mode flow's is primed to ebs when its

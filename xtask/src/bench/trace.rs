@@ -56,6 +56,8 @@ struct Reading {
     red: u64,
     tokens: i64,
     debt: i64,
+    /// The flow's phase in `tcp` mode (`policer flows`), else "-".
+    phase: &'static str,
 }
 
 /// One interval between two readings.
@@ -66,6 +68,7 @@ struct Step {
     reds: u64,
     tokens_kb: f64,
     debt_kb: f64,
+    phase: &'static str,
 }
 
 pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
@@ -129,7 +132,14 @@ fn heaviest_flow(bed: &Testbed) -> anyhow::Result<Option<Reading>> {
         red: int("red_packets")? as u64,
         tokens: int("tokens_bytes")?,
         debt: int("debt_bytes")?,
+        phase: phase_name(row["phase"].as_str()),
     }))
+}
+
+/// The phase as a static name (readings are `Copy`).
+fn phase_name(phase: Option<&str>) -> &'static str {
+    let names = policer_common::Phase::ALL.map(policer_common::Phase::name);
+    names.into_iter().find(|&n| Some(n) == phase).unwrap_or("-")
 }
 
 /// Rates and reds between consecutive readings. Red bytes are not counted per flow, so the
@@ -153,6 +163,7 @@ fn steps(readings: &[Reading]) -> Vec<Step> {
                 reds,
                 tokens_kb: b.tokens as f64 / 1000.0,
                 debt_kb: b.debt as f64 / 1000.0,
+                phase: b.phase,
             }
         })
         .collect()
@@ -161,7 +172,7 @@ fn steps(readings: &[Reading]) -> Vec<Step> {
 /// Per second: what arrived, what passed and the reds, for the run's log.
 fn print_summary(steps: &[Step], cir: f64) {
     let seconds = steps.last().map_or(0, |s| s.t as usize);
-    println!("second  offered/CIR  passed/CIR  reds  tokens kB  debt kB");
+    println!("second  offered/CIR  passed/CIR  reds  tokens kB  debt kB  phases");
     for second in 0..seconds {
         let of_second: Vec<&Step> = steps.iter().filter(|s| s.t as usize == second).collect();
         if of_second.is_empty() {
@@ -171,14 +182,26 @@ fn print_summary(steps: &[Step], cir: f64) {
         let mean = |f: fn(&Step) -> f64| of_second.iter().map(|s| f(s)).sum::<f64>() / n;
         let last = of_second[of_second.len() - 1];
         println!(
-            "{second:>6}  {:>11.2}  {:>10.2}  {:>4}  {:>9.0}  {:>7.0}",
+            "{second:>6}  {:>11.2}  {:>10.2}  {:>4}  {:>9.0}  {:>7.0}  {}",
             mean(|s| s.offered_mbit) / cir,
             mean(|s| s.passed_mbit) / cir,
             of_second.iter().map(|s| s.reds).sum::<u64>(),
             last.tokens_kb,
             last.debt_kb,
+            phases(&of_second),
         );
     }
+}
+
+/// The phases a second's readings saw, in order, each once.
+fn phases(steps: &[&Step]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for step in steps {
+        if seen.last() != Some(&step.phase) {
+            seen.push(step.phase);
+        }
+    }
+    seen.join(">")
 }
 
 /// Three panels over time: rate at the policer, tokens and debt, reds per interval.
