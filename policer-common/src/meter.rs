@@ -116,7 +116,7 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
     if state.tokens >= need {
         state.tokens = state.tokens.wrapping_sub(need);
         if tcp_mode {
-            tcp::after_green(profile, state);
+            tcp::after_green(profile, state, now_ns);
         }
         return Colour::Green;
     }

@@ -14,7 +14,11 @@
 //!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies.
 //! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
 //!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
-//!   the rate, and every byte lent raises that estimate). It becomes **plain**: a plain
+//!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
+//!   full again only later than [`SLOW_START_MAX_NS`] after its first red with no shortfall
+//!   in between (it crept back at about the rate: BBR after its start-up, where CUBIC
+//!   halves its window and refills the bucket in a few round trips). Either becomes
+//!   **plain**: a plain
 //!   bucket of depth `cbs` at the floor (tokens from `-ebs` to `cbs - ebs`), what a plain
 //!   policer would give it, until a pause that fills `cbs` (at short round trips, TCP
 //!   waiting out a retransmission timeout rather than ignoring reds).
@@ -128,14 +132,16 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
     }
 }
 
-/// After a green: a slow start that has had its red ends once the bucket is half full.
+/// After a green: a slow start that has had its red ends once the bucket is half full. If
+/// that took longer than [`SLOW_START_MAX_NS`] with no shortfall since, the flow did not
+/// back off from its reds: it crept back at about the rate (BBR after its start-up), and
+/// is plain from here.
 #[inline(always)]
-pub(super) fn after_green(profile: &Profile, state: &mut FlowState) {
-    if in_slow_start(state)
-        && state.debt != SLOW_START
-        && state.tokens >= scaled(profile.cbs_bytes / 2)
-    {
-        state.debt = 0;
+pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
+    let first_red = state.debt & !PHASE_BITS;
+    if in_slow_start(state) && first_red != 0 && state.tokens >= scaled(profile.cbs_bytes / 2) {
+        let backed_off = now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS;
+        state.debt = if backed_off { 0 } else { PLAIN };
     }
 }
 

@@ -379,6 +379,26 @@ fn tcp_slow_start_ends_at_the_latest_two_seconds_after_its_first_red() {
 }
 
 #[test]
+fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
+    // 1000 bytes every millisecond, exactly the rate: the bucket stays empty, no shortfall.
+    let mut now = 0;
+    while now < SLOW_START_MAX_NS {
+        now += MS;
+        assert_eq!(police(&p, &mut s, 1000, now), Green, "at {now} ns");
+    }
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    // A gap of 2.5 ms fills the bucket to half, but long after the red: plain.
+    assert_eq!(police(&p, &mut s, 1000, now + 2_500_000), Green);
+    assert_eq!(Phase::of(&s), Phase::Plain);
+    // Its bucket tops out at cbs - ebs = -2000: the next frame borrows.
+    assert_eq!(police(&p, &mut s, 1000, now + 3_500_000), Yellow);
+    assert_eq!(s.tokens_bytes(), -3000);
+}
+
+#[test]
 fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_cbs() {
     let p = tcp_profile();
     let mut s = new_flow(&p, 0);
@@ -675,10 +695,11 @@ impl Model {
         if self.tokens >= need {
             self.tokens -= need;
             let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
-            if let Some(ModelPhase::SlowStart(Some(_))) = self.phase
+            if let Some(ModelPhase::SlowStart(Some(t))) = self.phase
                 && half_full
             {
-                self.phase = Some(ModelPhase::LenDebt);
+                let backed_off = now_ns.saturating_sub(t) < SLOW_START_MAX_NS;
+                self.phase = Some(if backed_off { ModelPhase::LenDebt } else { ModelPhase::Plain });
                 self.debt = 0;
             }
             return Green;
