@@ -106,10 +106,26 @@ pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_
     }
 }
 
-/// Ends any phase at once (a flow whose packets carry marks instead of being dropped).
+/// After the refill, for a packet that will carry a mark instead of being dropped: such a
+/// flow's slow start goes on while its bucket is at least half full, and ends with a yellow
+/// (a mark under `--yellow ecn`) for the first packet that finds it below half, so that TCP
+/// halves its window with half the bucket still to lend: slow start doubles its window
+/// every round trip, and told only once the bucket is empty it overshot into the floor
+/// (0.2-0.8 % dropped). Out of slow start, the `len-debt` rules (also for a plain flow: its
+/// marks tell it). `Some` colour when decided here.
 #[inline(always)]
-pub(super) fn leave_slow_start(state: &mut FlowState) {
+pub(super) fn marked(profile: &Profile, state: &mut FlowState, need: i64) -> Option<Colour> {
+    let half = scaled(profile.cbs_bytes / 2);
+    if in_slow_start(state) && state.tokens >= half {
+        return None;
+    }
+    let in_slow_start = in_slow_start(state);
     state.debt = debt_of(state);
+    if in_slow_start && state.tokens >= need {
+        state.tokens = state.tokens.wrapping_sub(need);
+        return Some(Colour::Yellow);
+    }
+    None
 }
 
 /// After the refill: a plain flow's bucket tops out at `cbs - ebs`; a flow whose bucket is

@@ -529,6 +529,23 @@ fn red_ecn_gives_an_ecn_capable_packet_the_len_debt_rules_in_tcp_mode() {
 }
 
 #[test]
+fn an_ecn_capable_slow_start_is_marked_once_half_the_bucket_is_spent() {
+    let p = Profile::new(1000, 3000, 5000, key_mode::FIVE_TUPLE, action::ECN, action::DROP)
+        .and_then(|p| p.with_mode(mode::TCP))
+        .unwrap();
+    let acts = |ect| {
+        let mut s = new_flow(&p, 7);
+        (0..5).map(|_| police_and_act(&p, &mut s, 1000, 7, ect).1).collect::<Vec<_>>()
+    };
+    let (pass, ecn, drop) = (action::PASS, action::ECN, action::DROP);
+    // ECN-capable: two greens leave 1000, under half of cbs: the third is yellow, a mark
+    // (slow start is over), and so is the borrowing after it.
+    assert_eq!(acts(true), [pass, pass, ecn, ecn, ecn]);
+    // Not: slow start is a plain bucket, and the first shortfall is red.
+    assert_eq!(acts(false), [pass, pass, pass, drop, drop]);
+}
+
+#[test]
 fn red_ecn_never_marks_under_a_plain_bucket() {
     let p = Profile::new(1000, 3000, 0, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
     let mut s = new_flow(&p, 7);
