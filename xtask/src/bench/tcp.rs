@@ -524,7 +524,10 @@ fn describe_setup(setup: &str) -> &'static str {
             "policer, defaults, `--red ecn`: a red that is TCP's signal is a CE mark on an \
              ECN-capable packet (ECN on at both ends); at the bucket's floor red drops"
         }
-        "yellow-ecn" => "policer, defaults, `--yellow ecn`: every yellow packet gets a CE mark",
+        "yellow-ecn" => {
+            "policer, defaults, `--yellow ecn`: an ECN-capable packet that is yellow, or red \
+             above the bucket's floor, gets a CE mark (ECN on at both ends)"
+        }
         "nft" => {
             "nftables `limit rate over R bytes/second burst B bytes` in a netdev chain on the \
              egress of the link into the receiver, B = 100 ms of the rate; its bucket holds 1 s \

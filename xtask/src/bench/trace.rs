@@ -45,6 +45,9 @@ pub struct TraceArgs {
     /// The SVG to write.
     #[arg(long, default_value = "trace.svg")]
     out: PathBuf,
+    /// Extra `policer attach` arguments (e.g. "--yellow ecn": ECN is then on at both ends).
+    #[arg(long, allow_hyphen_values = true, default_value = "")]
+    attach: String,
 }
 
 /// The policed flow's state as the kernel program left it, at `t` seconds.
@@ -80,7 +83,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         flows: 1,
         cbs: args.cbs.clone(),
         ebs: args.ebs.clone(),
-        attach: String::new(),
+        attach: args.attach.clone(),
     };
     anyhow::ensure!(
         matches!(spec.setup.as_str(), "junose" | "len-debt" | "tcp" | "ebs0" | "policer"),
@@ -97,6 +100,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
     );
     draw(&args.out, &title, args.cir as f64, &steps)?;
     print_summary(&steps, args.cir as f64);
+    print_outcomes(&bed.stats());
     eprintln!("trace written to {}", args.out.display());
     Ok(())
 }
@@ -189,6 +193,21 @@ fn print_summary(steps: &[Step], cir: f64) {
             last.tokens_kb,
             last.debt_kb,
             phases(&of_second),
+        );
+    }
+}
+
+/// What the policer did with each colour over the whole run (`stats`).
+fn print_outcomes(stats: &serde_json::Value) {
+    for colour in ["green", "yellow", "red"] {
+        let c = &stats["counters"][colour];
+        let n = |field: &str| c[field].as_u64().unwrap_or(0);
+        println!(
+            "{colour}: {} packets, {} passed, {} marked, {} dropped",
+            n("packets"),
+            c["passed"]["packets"].as_u64().unwrap_or(0),
+            c["marked"]["packets"].as_u64().unwrap_or(0),
+            c["dropped"]["packets"].as_u64().unwrap_or(0),
         );
     }
 }
