@@ -156,15 +156,20 @@ fn load_red_action(kind: ProgramKind, red: u8) -> Loaded {
     Loaded::load(&profile, 1024, kind).expect("load the program")
 }
 
+/// The worked example's profile (JunosE, cbs 3000, ebs 5000, no refill worth a byte) with
+/// these yellow and red actions, and the ECT(0) 1500-byte frame sent through it.
+fn load_ecn_example(kind: ProgramKind, yellow: u8, red: u8) -> (Loaded, Vec<u8>) {
+    let profile = Profile::new(1, 3000, 5000, key_mode::FIVE_TUPLE, yellow, red).unwrap();
+    let loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
+    (loaded, Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x02).frame(1500))
+}
+
 #[test]
 fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
     for kind in KINDS {
-        // JunosE, cbs 3000, ebs 5000, 1500-byte frames at once: green, green, yellow,
-        // yellow, then the debt's red with the bucket at -3000, still able to lend.
-        let profile =
-            Profile::new(1, 3000, 5000, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
-        let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
-        let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x02).frame(1500);
+        // Green, green, yellow, yellow, then the debt's red with the bucket at -3000, still
+        // able to lend.
+        let (mut loaded, ect0) = load_ecn_example(kind, action::PASS, action::ECN);
         for colour in ["green", "green", "yellow", "yellow"] {
             assert_eq!(run_output(&mut loaded, &ect0).0, PASS, "{colour}");
         }
@@ -192,12 +197,9 @@ fn red_ecn_marks_ect_packets_with_a_valid_checksum_and_drops_not_ect() {
 #[test]
 fn yellow_ecn_marks_ect_borrowing_up_to_the_floor_and_drops_not_ect() {
     for kind in KINDS {
-        // JunosE, cbs 3000, ebs 5000, `--yellow ecn --red drop`, 1500-byte frames at once:
-        // green, green, two yellows, then the debt's red with the bucket at -3000.
-        let profile =
-            Profile::new(1, 3000, 5000, key_mode::FIVE_TUPLE, action::ECN, action::DROP).unwrap();
-        let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
-        let ect0 = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).tos(0x02).frame(1500);
+        // `--yellow ecn --red drop`: green, green, two yellows, then the debt's red with the
+        // bucket at -3000.
+        let (mut loaded, ect0) = load_ecn_example(kind, action::ECN, action::DROP);
         let ce = |out: &[u8]| out[15] & 3 == 3;
         let outcomes: Vec<(Verdict, bool)> = (0..5)
             .map(|_| run_output(&mut loaded, &ect0))
@@ -213,7 +215,7 @@ fn yellow_ecn_marks_ect_borrowing_up_to_the_floor_and_drops_not_ect() {
         assert_eq!((packets(counter::RED, 1), packets(counter::RED, 2)), (1, 1), "red");
 
         // A Not-ECT packet cannot carry the yellow's mark: dropped.
-        let mut loaded = Loaded::load(&profile, 1024, kind).expect("load the program");
+        let (mut loaded, _) = load_ecn_example(kind, action::ECN, action::DROP);
         let not_ect = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1500);
         let verdicts: Vec<Verdict> = (0..3).map(|_| run(&mut loaded, &not_ect)).collect();
         assert_eq!(verdicts, [PASS, PASS, DROP], "green, green, yellow dropped");
