@@ -125,6 +125,8 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
     let borrowed = need.wrapping_sub(state.tokens) as u64;
     match profile.mode {
         mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
+        // A packet that will carry a mark: the `len-debt` rules, also at the floor.
+        mode::TCP if marked => borrow_len_debt(profile, state, need, borrowed),
         mode::TCP => tcp::borrow(profile, state, need, borrowed, now_ns),
         _ => borrow_junose(profile, state, need, borrowed),
     }
@@ -145,7 +147,7 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
 /// `len-debt` rules once its flow's slow start is over, which is when its bucket is half
 /// spent (see `tcp::marked`): the `tcp` rules are there to keep losses within one loss window
 /// and early, and marks lose nothing. Measured: with them, 0.5 % of an ECN-capable CUBIC
-/// flow's packets reached the floor and were dropped; without, none.
+/// flow's packets reached the floor and were dropped; without, 0.02 %.
 #[inline(always)]
 pub fn police_and_act(
     profile: &Profile,
@@ -207,7 +209,7 @@ fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed
 }
 
 mod tcp;
-pub use tcp::{PLAIN, Phase, SLOW_START, SLOW_START_MAX_NS, debt_of, in_slow_start};
+pub use tcp::{Phase, SLOW_START_MAX_NS, debt_of};
 
 #[cfg(test)]
 mod tests;

@@ -7,24 +7,26 @@
 //!   its rate once. Borrowing them instead leaves the losses to the bucket's floor a round
 //!   trip later: a second cut, which costs seconds of rate at long round trips. A flow is in
 //!   slow start from its first packet (or a pause that filled its bucket) until, after its
-//!   first red, its bucket is half full again (TCP has backed off), or at most
-//!   [`SLOW_START_MAX_NS`] after that red.
+//!   first red, its bucket is half full again (TCP has backed off), or until its first
+//!   shortfall [`SLOW_START_MAX_NS`] or more after that red (TCP losing a packet every few
+//!   round trips, as under a plain bucket: it has long left slow start).
 //! * **A flow that has repaid** (its bucket is full) gets its next shortfall red at once:
 //!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
 //!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies.
 //! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
 //!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
 //!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
-//!   full again only later than [`SLOW_START_MAX_NS`] after its first red with no shortfall
-//!   in between (it crept back at about the rate: BBR after its start-up, where CUBIC
+//!   full again only later than [`SLOW_START_MAX_NS`] after its first red, with no shortfall
+//!   after those 2 s (it crept back at about the rate: BBR after its start-up, where CUBIC
 //!   halves its window and refills the bucket in a few round trips). Either becomes
 //!   **plain**: a plain
 //!   bucket of depth `cbs` at the floor (tokens from `-ebs` to `cbs - ebs`), what a plain
 //!   policer would give it, until a pause that fills `cbs` (at short round trips, TCP
 //!   waiting out a retransmission timeout rather than ignoring reds).
 //!
-//! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets the `len-debt` rules
-//! instead (see `police_and_act`): its signals are marks, which lose nothing.
+//! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets a slow start of its own
+//! (see [`marked`]) and then the `len-debt` rules instead (see `police_and_act`): its
+//! signals are marks, which lose nothing.
 //!
 //! The phase lives in the top two bits of the flow's debt word (`ebs` is at most 4 GiB, so
 //! a debt stays under `2^62` nano-bytes).
@@ -40,10 +42,12 @@ pub const PLAIN: u64 = 0b01 << 62;
 /// The phase bits of the debt word (none: the `len-debt` rules, the word is the debt).
 const PHASE_BITS: u64 = 0b11 << 62;
 
-/// The longest a slow start lasts after its first red: TCP's loss recovery at the end of
-/// slow start takes a few round trips, and round trips up to half a second are covered. A
-/// flow whose bucket stays low that long (TCP losing a packet every few round trips, as
-/// under a plain bucket) has long left slow start.
+/// How long after its first red a slow start may take to refill half its bucket: TCP's
+/// loss recovery at the end of slow start takes a few round trips, and round trips up to
+/// half a second are covered. The first shortfall after that ends the slow start (TCP
+/// losing a packet every few round trips, as under a plain bucket, has long left it); a
+/// flow that refills half its bucket only later did not back off (see the module
+/// comment).
 pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
 
 /// Where a `tcp`-mode flow is.
@@ -115,13 +119,12 @@ pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_
 /// marks tell it). `Some` colour when decided here.
 #[inline(always)]
 pub(super) fn marked(profile: &Profile, state: &mut FlowState, need: i64) -> Option<Colour> {
-    let half = scaled(profile.cbs_bytes / 2);
-    if in_slow_start(state) && state.tokens >= half {
+    let starting = in_slow_start(state);
+    if starting && state.tokens >= scaled(profile.cbs_bytes / 2) {
         return None;
     }
-    let in_slow_start = in_slow_start(state);
     state.debt = debt_of(state);
-    if in_slow_start && state.tokens >= need {
+    if starting && state.tokens >= need {
         state.tokens = state.tokens.wrapping_sub(need);
         return Some(Colour::Yellow);
     }
@@ -149,9 +152,9 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
 }
 
 /// After a green: a slow start that has had its red ends once the bucket is half full. If
-/// that took longer than [`SLOW_START_MAX_NS`] with no shortfall since, the flow did not
-/// back off from its reds: it crept back at about the rate (BBR after its start-up), and
-/// is plain from here.
+/// that took longer than [`SLOW_START_MAX_NS`] (with no shortfall after those 2 s, which
+/// would have ended it), the flow did not back off from its reds: it crept back at about
+/// the rate (BBR after its start-up), and is plain from here.
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & !PHASE_BITS;
@@ -201,12 +204,14 @@ fn still_slow(state: &mut FlowState, now_ns: u64) -> bool {
     false
 }
 
-/// A plain bucket at the floor: red only where the packet would take it to `-ebs`.
+/// A plain bucket at the floor: red only where the packet would take it to `-ebs`, green
+/// otherwise (the packet is within that bucket: under `--yellow drop` or `dscp` a plain
+/// flow is treated as a plain policer would treat it).
 #[inline(always)]
 fn plain_borrow(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
     if at_floor(profile, borrowed) {
         return Colour::Red;
     }
     state.tokens = state.tokens.wrapping_sub(need);
-    Colour::Yellow
+    Colour::Green
 }

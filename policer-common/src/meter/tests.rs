@@ -393,8 +393,9 @@ fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
     // A gap of 2.5 ms fills the bucket to half, but long after the red: plain.
     assert_eq!(police(&p, &mut s, 1000, now + 2_500_000), Green);
     assert_eq!(Phase::of(&s), Phase::Plain);
-    // Its bucket tops out at cbs - ebs = -2000: the next frame borrows.
-    assert_eq!(police(&p, &mut s, 1000, now + 3_500_000), Yellow);
+    // Its bucket tops out at cbs - ebs = -2000: the next frame takes it to -3000, within
+    // the plain bucket.
+    assert_eq!(police(&p, &mut s, 1000, now + 3_500_000), Green);
     assert_eq!(s.tokens_bytes(), -3000);
 }
 
@@ -408,12 +409,12 @@ fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_
     let colours = burst(&p, &mut s, 6, 1500, 5 * MS);
     assert_eq!(colours, [Green, Green, Yellow, Yellow, Yellow, Red]);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -4500));
-    // A plain bucket at the floor: a frame passes while it keeps the bucket above -ebs, and
-    // no debt spaces the reds...
-    assert_eq!(burst(&p, &mut s, 2, 1500, 7 * MS), [Yellow, Red]);
+    // A plain bucket at the floor: a frame is green while it keeps the bucket above -ebs,
+    // and no debt spaces the reds...
+    assert_eq!(burst(&p, &mut s, 2, 1500, 7 * MS), [Green, Red]);
     assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4000, 0));
     // ... and the bucket tops out at cbs - ebs = -2000 (2.9 ms would have earned 2900).
-    assert_eq!(police(&p, &mut s, 500, 9_900_000), Yellow);
+    assert_eq!(police(&p, &mut s, 500, 9_900_000), Green);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -2500));
     // A pause of 3 ms fills cbs: the len-debt rules again (not slow start: fill_ns is 8 ms).
     assert_eq!(police(&p, &mut s, 1500, 12_900_000), Yellow);
@@ -741,7 +742,7 @@ impl Model {
                 return Red;
             }
             self.tokens -= need;
-            return Yellow;
+            return Green;
         }
         if self.phase == Some(ModelPhase::LenDebt) && a >= ebs {
             self.phase = Some(ModelPhase::Plain);
@@ -939,14 +940,18 @@ proptest! {
         prop_assert!(passed * NS as u128 <= bound, "passed {} bytes, bound {} nB", passed, bound);
     }
 
-    /// Under `--red ecn`, with packets ECN-capable or not at random, what passes (green,
-    /// yellow and marked) keeps the same bound, and the bucket stays above -ebs.
+    /// Under `--red ecn` or `--yellow ecn --red drop`, with packets ECN-capable or not at
+    /// random, what passes (green, yellow and marked) keeps the same bound, and the bucket
+    /// stays above -ebs.
     #[test]
     fn marked_reds_keep_the_bound(
         (p, trace) in everyday_run_any_mode(false),
         ect in proptest::collection::vec(any::<bool>(), 1..64),
+        yellow_ecn in any::<bool>(),
     ) {
-        let p = Profile { red_action: action::ECN, ..p };
+        let (yellow_action, red_action) =
+            if yellow_ecn { (action::ECN, action::DROP) } else { (action::PASS, action::ECN) };
+        let p = Profile { yellow_action, red_action, ..p };
         let (first, last) = (trace[0].0, trace[trace.len() - 1].0);
         let mut s = new_flow(&p, first);
         let mut passed: u128 = 0;

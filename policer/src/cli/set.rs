@@ -18,7 +18,7 @@ pub fn run(args: SetArgs) -> anyhow::Result<()> {
     let request = args.profile.request(None);
     if request.is_empty() {
         anyhow::bail!(
-            "nothing to change: give at least one of --cir, --cbs, --ebs, --yellow, --red"
+            "nothing to change: give at least one of --cir, --cbs, --ebs, --mode, --yellow, --red"
         );
     }
     let mut policer = Policer::open(&args.iface, args.direction.get())?;

@@ -517,7 +517,8 @@ fn describe_setup(setup: &str) -> &'static str {
         "len-debt" => "policer `--mode len-debt`: the debt grows by the packet's length",
         "tcp" => {
             "policer `--mode tcp` (the default mode): the len-debt rules, with a plain bucket \
-             for slow start and an immediate red for a flow that has repaid"
+             for slow start, an immediate red for a flow that has repaid, and a plain bucket \
+             for a flow that ignores its reds"
         }
         "ebs0" => "policer `--ebs 0`: a plain token bucket with the same cbs",
         "red-ecn" => {

@@ -212,7 +212,7 @@ fn print_outcomes(stats: &serde_json::Value) {
     }
 }
 
-/// The phases a second's readings saw, in order, each once.
+/// The phases a second's readings saw, in order, a phase repeated in a row once.
 fn phases(steps: &[&Step]) -> String {
     let mut seen: Vec<&str> = Vec::new();
     for step in steps {
