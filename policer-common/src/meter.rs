@@ -102,6 +102,9 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
     let tcp_mode = profile.mode == mode::TCP;
     if tcp_mode {
         tcp::restart_after_pause(profile, state, now_ns);
+    } else {
+        // A flow of a `tcp` profile changed by `policer set --mode`: its phase is no debt.
+        state.debt = tcp::debt_of(state);
     }
     refill(profile, state, now_ns);
     let need = scaled(len as u64);

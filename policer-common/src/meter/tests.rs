@@ -422,6 +422,18 @@ fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_
 }
 
 #[test]
+fn a_tcp_flows_phase_is_no_debt_once_the_mode_changes() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    // `policer set --mode len-debt` on a live table: the flow keeps its state word, and the
+    // len-debt rules must not read the slow-start flag as a debt past ebs.
+    let len_debt = p.with_mode(mode::LEN_DEBT).unwrap();
+    assert_eq!(burst(&len_debt, &mut s, 3, 1500, 0), [Green, Green, Yellow]);
+    assert_eq!(s.debt_bytes(), 1500);
+}
+
+#[test]
 fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
     let p = tcp_profile();
     let mut s = new_flow(&p, 0);
