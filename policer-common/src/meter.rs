@@ -102,9 +102,6 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
     let tcp_mode = profile.mode == mode::TCP;
     if tcp_mode {
         tcp::restart_after_pause(profile, state, now_ns);
-    } else {
-        // A flow of a `tcp` profile changed by `policer set --mode`: its phase is no debt.
-        state.debt = tcp::debt_of(state);
     }
     refill(profile, state, now_ns);
     let need = scaled(len as u64);
@@ -126,6 +123,10 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
     }
     // The actual debt: how far below zero the bucket goes if it takes this packet.
     let borrowed = need.wrapping_sub(state.tokens) as u64;
+    if !tcp_mode {
+        // A flow of a `tcp` profile changed by `policer set --mode`: its phase is no debt.
+        state.debt = tcp::debt_of(state);
+    }
     match profile.mode {
         mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
         // A packet that will carry a mark: the `len-debt` rules, also at the floor.

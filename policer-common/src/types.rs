@@ -62,9 +62,9 @@ pub mod mode {
     /// The debt grows by `len`, so a flow deep in its borrowing is not punished for the
     /// depth; the bucket never goes below `-ebs` (a packet that would take it there is red).
     pub const LEN_DEBT: u8 = 1;
-    /// The `LEN_DEBT` rules, with a plain bucket for a flow's slow start, and an immediate
-    /// red for a flow that has repaid (its bucket is full) and runs short again (see
-    /// `meter::tcp`).
+    /// The `LEN_DEBT` rules, with a plain bucket for a flow's slow start, an immediate red
+    /// for a flow that has repaid (its bucket is full) and runs short again, and a plain
+    /// bucket at the floor for a flow that ignores its reds (see `meter::tcp`).
     pub const TCP: u8 = 2;
 
     pub const fn name(mode: u8) -> &'static str {

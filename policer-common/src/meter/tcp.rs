@@ -19,10 +19,10 @@
 //!   full again only later than [`SLOW_START_MAX_NS`] after its first red, with no shortfall
 //!   after those 2 s (it crept back at about the rate: BBR after its start-up, where CUBIC
 //!   halves its window and refills the bucket in a few round trips). Either becomes
-//!   **plain**: a plain
-//!   bucket of depth `cbs` at the floor (tokens from `-ebs` to `cbs - ebs`), what a plain
-//!   policer would give it, until a pause that fills `cbs` (at short round trips, TCP
-//!   waiting out a retransmission timeout rather than ignoring reds).
+//!   **plain**: a plain bucket of depth `cbs` at the floor (tokens from `-ebs` to
+//!   `cbs - ebs`), what a plain policer would give it, until a pause that fills `cbs` (at
+//!   short round trips, TCP waiting out a retransmission timeout rather than ignoring
+//!   reds).
 //!
 //! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets a slow start of its own
 //! (see [`marked`]) and then the `len-debt` rules instead (see `police_and_act`): its
@@ -94,6 +94,13 @@ pub const fn debt_of(state: &FlowState) -> u64 {
 /// The debt word of a new flow.
 pub(super) const NEW: u64 = SLOW_START;
 
+/// Half of `cbs`: the level at which slow start ends (a bucket refilled that far after a
+/// red, or, for an ECN-capable flow, spent that far).
+#[inline(always)]
+const fn half_bucket(profile: &Profile) -> i64 {
+    scaled(profile.cbs_bytes / 2)
+}
+
 /// Before the refill: a flow quiet long enough to fill its whole bucket starts slow again,
 /// as TCP does after an idle period; a plain flow quiet long enough to fill `cbs` borrows
 /// again.
@@ -120,7 +127,7 @@ pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_
 #[inline(always)]
 pub(super) fn marked(profile: &Profile, state: &mut FlowState, need: i64) -> Option<Colour> {
     let starting = in_slow_start(state);
-    if starting && state.tokens >= scaled(profile.cbs_bytes / 2) {
+    if starting && state.tokens >= half_bucket(profile) {
         return None;
     }
     state.debt = debt_of(state);
@@ -158,7 +165,7 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & !PHASE_BITS;
-    if in_slow_start(state) && first_red != 0 && state.tokens >= scaled(profile.cbs_bytes / 2) {
+    if in_slow_start(state) && first_red != 0 && state.tokens >= half_bucket(profile) {
         let backed_off = now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS;
         state.debt = if backed_off { 0 } else { PLAIN };
     }
