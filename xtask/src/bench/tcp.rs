@@ -248,7 +248,9 @@ pub fn sweep_plan(quick: bool) -> Plan {
 
 /// Mbit/s of test traffic that may cross the delay lines at once (see `delay_line_check`
 /// for what one line carries).
-const TRAFFIC_BUDGET_MBIT: u64 = 400;
+const TRAFFIC_BUDGET_MBIT: u64 = 200;
+/// Testbeds at once at most, whatever their traffic (each has a delay line of four threads).
+const MAX_RUNS_AT_ONCE: usize = 16;
 
 /// Runs every spec `repeats` times; runs of like traffic go at the same time.
 pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
@@ -259,16 +261,22 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
     let mut samples: Vec<Vec<Sample>> = plan.specs.iter().map(|_| Vec::new()).collect();
     let mut rest = &jobs[..];
     while let Some(&(_, first)) = rest.first() {
-        let load = (first.cir_mbit * u64::from(first.flows)).max(1);
-        let at_once = (TRAFFIC_BUDGET_MBIT / load).clamp(1, 32) as usize;
-        // Only runs of the same rate share the machine; runs without a policer take all the
-        // line gives them, so they share it only with their own repeats.
+        // Only runs of the same rate share the machine, and no more than the budget of
+        // their traffic together; runs without a policer take all the line gives them, so
+        // they share it only with their own repeats.
         let unlimited = |s: &Spec| s.setup == "none";
-        let same = rest
+        let mut traffic = 0;
+        let at_once = rest
             .iter()
-            .take_while(|(_, s)| s.cir_mbit == first.cir_mbit && unlimited(s) == unlimited(first))
+            .take_while(|(_, s)| {
+                traffic += (s.cir_mbit * u64::from(s.flows)).max(1);
+                s.cir_mbit == first.cir_mbit
+                    && unlimited(s) == unlimited(first)
+                    && traffic <= TRAFFIC_BUDGET_MBIT
+            })
+            .take(MAX_RUNS_AT_ONCE)
             .count();
-        let (batch, later) = rest.split_at(at_once.min(same).max(1));
+        let (batch, later) = rest.split_at(at_once.max(1));
         let measured: Vec<anyhow::Result<Sample>> = thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
