@@ -20,9 +20,9 @@
 //!   after those 2 s (it crept back at about the rate: BBR after its start-up, where CUBIC
 //!   halves its window and refills the bucket in a few round trips). Either becomes
 //!   **plain**: a plain bucket of depth `cbs` at the floor (tokens from `-ebs` to
-//!   `cbs - ebs`), what a plain policer would give it, until a pause that fills `cbs` (at
-//!   short round trips, TCP waiting out a retransmission timeout rather than ignoring
-//!   reds).
+//!   `cbs - ebs`), what a plain policer would give it, until a pause that fills `cbs` and
+//!   is nearly as long as TCP's shortest retransmission timeout (at short round trips, TCP
+//!   waiting one out rather than ignoring reds; BBR's ProbeRTT leaves shorter gaps).
 //!
 //! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets a slow start of its own
 //! (see [`marked`]) and then the `len-debt` rules instead (see `police_and_act`): its
@@ -49,6 +49,13 @@ const PHASE_BITS: u64 = 0b11 << 62;
 /// flow that refills half its bucket only later did not back off (see the module
 /// comment).
 pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
+
+/// The shortest pause that ends a plain flow's plain bucket (if it also fills `cbs`): under
+/// Linux's shortest retransmission timeout (200 ms, what TCP with no round trip to speak of
+/// waits out after losing its tail), over the gap a BBR flow leaves at each ProbeRTT (about
+/// a round trip: 80-110 ms at 80 ms, where ending the plain bucket there lent BBR `ebs`
+/// again every 10 s and doubled its losses against a plain policer's).
+pub const PLAIN_PAUSE_NS: u64 = 150 * NANOS_PER_SEC / 1000;
 
 /// Where a `tcp`-mode flow is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,14 +109,15 @@ const fn half_bucket(profile: &Profile) -> i64 {
 }
 
 /// Before the refill: a flow quiet long enough to fill its whole bucket starts slow again,
-/// as TCP does after an idle period; a plain flow quiet long enough to fill `cbs` borrows
-/// again.
+/// as TCP does after an idle period; a plain flow quiet long enough to fill `cbs`, and at
+/// least [`PLAIN_PAUSE_NS`], borrows again.
 #[inline(always)]
 pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let pause = now_ns.saturating_sub(state.last_ns);
     if pause >= profile.fill_ns {
         state.debt = NEW;
     } else if state.debt & PHASE_BITS == PLAIN
+        && pause >= PLAIN_PAUSE_NS
         // Below `fill_ns`, so the product is within u64 (see the meter's module comment).
         && pause.wrapping_mul(profile.cir_bytes_per_sec) >= scaled(profile.cbs_bytes) as u64
     {
@@ -161,13 +169,20 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
 /// After a green: a slow start that has had its red ends once the bucket is half full. If
 /// that took longer than [`SLOW_START_MAX_NS`] (with no shortfall after those 2 s, which
 /// would have ended it), the flow did not back off from its reds: it crept back at about
-/// the rate (BBR after its start-up), and is plain from here.
+/// the rate (BBR after its start-up), and is plain from here, its plain bucket as full as
+/// its bucket was.
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & !PHASE_BITS;
     if in_slow_start(state) && first_red != 0 && state.tokens >= half_bucket(profile) {
-        let backed_off = now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS;
-        state.debt = if backed_off { 0 } else { PLAIN };
+        if now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS {
+            state.debt = 0;
+        } else {
+            // The plain bucket as full as the bucket was: a full one would lend it another
+            // half bucket, which BBR takes for rate.
+            state.debt = PLAIN;
+            state.tokens = state.tokens.wrapping_sub(scaled(profile.ebs_bytes));
+        }
     }
 }
 

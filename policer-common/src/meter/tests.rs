@@ -392,10 +392,11 @@ fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
     assert_eq!(Phase::of(&s), Phase::SlowStart);
     // A gap of 2.5 ms fills the bucket to half, but long after the red: plain.
     assert_eq!(police(&p, &mut s, 1000, now + 2_500_000), Green);
-    assert_eq!(Phase::of(&s), Phase::Plain);
-    // Its bucket tops out at cbs - ebs = -2000: the next frame takes it to -3000, within
-    // the plain bucket.
-    assert_eq!(police(&p, &mut s, 1000, now + 3_500_000), Green);
+    // Its plain bucket (-ebs to cbs - ebs) is half full too: 1500 - 5000.
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -3500));
+    // It tops out at cbs - ebs = -2000 (4 ms would have earned 4000); the next frame takes
+    // it to -3000, within the plain bucket.
+    assert_eq!(police(&p, &mut s, 1000, now + 6_500_000), Green);
     assert_eq!(s.tokens_bytes(), -3000);
 }
 
@@ -416,9 +417,32 @@ fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_
     // ... and the bucket tops out at cbs - ebs = -2000 (2.9 ms would have earned 2900).
     assert_eq!(police(&p, &mut s, 500, 9_900_000), Green);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -2500));
-    // A pause of 3 ms fills cbs: the len-debt rules again (not slow start: fill_ns is 8 ms).
-    assert_eq!(police(&p, &mut s, 1500, 12_900_000), Yellow);
-    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::LenDebt, -1000, 1500));
+    // A pause of 3 ms fills cbs but is far shorter than TCP's retransmission timer (and
+    // than BBR's ProbeRTT gap): still plain.
+    assert_eq!(police(&p, &mut s, 1500, 12_900_000), Green);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -3500));
+}
+
+#[test]
+fn plain_flow_borrows_again_after_a_pause_that_fills_cbs_and_is_as_long_as_tcps_rto() {
+    // cbs is 100 ms of the rate, the whole bucket 600 ms.
+    let p = profile(10_000, 1000, 5000).with_mode(mode::TCP).unwrap();
+    let mut s = new_flow(&p, 0);
+    assert_eq!(burst(&p, &mut s, 3, 500, 0), [Green, Green, Red]);
+    // 200 ms later the bucket is full and slow start ends; a burst borrows down to the floor.
+    let colours = burst(&p, &mut s, 14, 500, 200 * MS);
+    assert_eq!(colours.last(), Some(&Red), "{colours:?}");
+    assert_eq!(Phase::of(&s), Phase::Plain, "{colours:?}");
+    let mut now = 200 * MS;
+    // 120 ms fill cbs, but a BBR flow's ProbeRTT leaves such gaps at 80 ms round trips.
+    now += PLAIN_PAUSE_NS - 30 * MS;
+    assert_eq!(police(&p, &mut s, 500, now), Green);
+    assert_eq!(Phase::of(&s), Phase::Plain);
+    // 160 ms is TCP waiting out its retransmission timer: it borrows again under the
+    // len-debt rules (not a slow start, which takes 600 ms): -4500 + 1600 - 500.
+    now += PLAIN_PAUSE_NS + 10 * MS;
+    assert_eq!(police(&p, &mut s, 500, now), Yellow);
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::LenDebt, -3400, 500));
 }
 
 #[test]
@@ -706,6 +730,7 @@ impl Model {
         if self.phase.is_some() && pause >= p.fill_ns {
             self.phase = Some(ModelPhase::SlowStart(None));
         } else if self.phase == Some(ModelPhase::Plain)
+            && pause >= 150 * MS
             && pause as i128 * p.cir_bytes_per_sec as i128 >= cbs
         {
             self.phase = Some(ModelPhase::LenDebt);
@@ -728,8 +753,12 @@ impl Model {
             if let Some(ModelPhase::SlowStart(Some(t))) = self.phase
                 && half_full
             {
-                let backed_off = now_ns.saturating_sub(t) < SLOW_START_MAX_NS;
-                self.phase = Some(if backed_off { ModelPhase::LenDebt } else { ModelPhase::Plain });
+                if now_ns.saturating_sub(t) < SLOW_START_MAX_NS {
+                    self.phase = Some(ModelPhase::LenDebt);
+                } else {
+                    self.phase = Some(ModelPhase::Plain);
+                    self.tokens -= ebs;
+                }
                 self.debt = 0;
             }
             return Green;
@@ -805,6 +834,9 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     prop_assert!(s.tokens as i128 <= cbs, "tokens {} > cbs {}", s.tokens, cbs);
     if ebs == 0 {
         prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
+    } else if p.mode == mode::TCP && Phase::of(s) == Phase::Plain && cbs == 0 {
+        // A plain bucket of depth 0 tops out at the floor (every packet red).
+        prop_assert!(s.tokens as i128 >= -ebs, "tokens {} < -ebs {}, plain", s.tokens, -ebs);
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
     }
