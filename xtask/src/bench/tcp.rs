@@ -70,6 +70,9 @@ pub struct Spec {
 pub struct Sample {
     pub goodput_over_cir: f64,
     pub drop_share: f64,
+    /// Of the same frames, the share the policer itself dropped (its `dropped` counter);
+    /// `None` where no policer of ours is in place.
+    pub policer_drop_share: Option<f64>,
     pub loss_runs: f64,
     pub run_length: f64,
     pub retransmits: f64,
@@ -327,10 +330,11 @@ fn bursts(s: &Spec) -> Option<String> {
 impl Sample {
     fn brief(&self) -> String {
         format!(
-            "goodput/CIR {:.3}, drops {:.2} % in {} runs, {} retransmits, RTT {:.1} ms, \
-             Jain {:.3}, testbed lost {}",
+            "goodput/CIR {:.3}, drops {:.2} % (policer {}) in {} runs, {} retransmits, \
+             RTT {:.1} ms, Jain {:.3}, testbed lost {}",
             self.goodput_over_cir,
             self.drop_share * 100.0,
+            self.policer_drop_share.map_or("-".into(), |d| format!("{:.2} %", d * 100.0)),
             self.loss_runs,
             self.retransmits,
             self.mean_rtt_ms,
@@ -364,8 +368,9 @@ fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
         let window = Window::open(&bed);
         (iperf.join().expect("iperf3 runs"), window)
     });
-    let (sent, received, testbed_lost, seen) = window?.close(&bed)?;
+    let (sent, received, testbed_lost, seen, policer_dropped) = window?.close(&bed)?;
     let lost = sent.saturating_sub(received);
+    let share = |count: u64| if sent == 0 { 0.0 } else { count as f64 / sent as f64 };
     let cir_bits = s.cir_mbit as f64 * 1e6 * f64::from(s.flows);
     let streams = report["end"]["streams"].as_array().context("iperf3 streams")?;
     let per_stream = |side: &str, field: &str| -> Vec<f64> {
@@ -374,7 +379,8 @@ fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
     let rtts = per_stream("sender", "mean_rtt");
     Ok(Sample {
         goodput_over_cir: Testbed::goodput_bps(&report) / cir_bits,
-        drop_share: if sent == 0 { 0.0 } else { lost as f64 / sent as f64 },
+        drop_share: share(lost),
+        policer_drop_share: policer_dropped.map(share),
         loss_runs: seen.loss_runs() as f64,
         run_length: seen.lost_segments() as f64 / seen.loss_runs().max(1) as f64,
         retransmits: report["end"]["sum_sent"]["retransmits"].as_f64().unwrap_or(0.0),
@@ -398,23 +404,39 @@ struct Window {
     sent: u64,
     received: u64,
     line_missed: u64,
+    policer_dropped: Option<u64>,
     tap: Tap,
 }
 
 impl Window {
     fn open(bed: &Testbed) -> anyhow::Result<Window> {
         let (sent, received) = (sent_packets(bed)?, bed.ip_in_receives());
-        let line_missed = line_missed(bed)?;
-        Ok(Window { sent, received, line_missed, tap: Tap::start(&bed.b, &bed.b_if)? })
+        let (line_missed, policer_dropped) = (line_missed(bed)?, policer_dropped(bed)?);
+        let tap = Tap::start(&bed.b, &bed.b_if)?;
+        Ok(Window { sent, received, line_missed, policer_dropped, tap })
     }
 
     /// Frames sent (or dropped by the sender's shaper), packets received, frames the
-    /// testbed lost itself, and the tap's report, over the window.
-    fn close(self, bed: &Testbed) -> anyhow::Result<(u64, u64, u64, TapReport)> {
+    /// testbed lost itself, the tap's report, and frames the policer dropped, over the
+    /// window.
+    fn close(self, bed: &Testbed) -> anyhow::Result<(u64, u64, u64, TapReport, Option<u64>)> {
         let seen = self.tap.finish();
         let lost = line_missed(bed)? - self.line_missed + seen.missed;
-        Ok((sent_packets(bed)? - self.sent, bed.ip_in_receives() - self.received, lost, seen))
+        let dropped = policer_dropped(bed)?.zip(self.policer_dropped).map(|(end, at)| end - at);
+        let (sent, received) =
+            (sent_packets(bed)? - self.sent, bed.ip_in_receives() - self.received);
+        Ok((sent, received, lost, seen, dropped))
     }
+}
+
+/// Packets the receiver's policer has dropped, if one of ours is attached there.
+fn policer_dropped(bed: &Testbed) -> anyhow::Result<Option<u64>> {
+    if !policer_tests::pin_dir(&bed.b_if).exists() {
+        return Ok(None);
+    }
+    let stats = bed.stats();
+    let dropped = stats["counters"]["dropped"]["packets"].as_u64();
+    dropped.context("`policer stats --json` has counters.dropped.packets").map(Some)
 }
 
 fn line_missed(bed: &Testbed) -> anyhow::Result<u64> {
@@ -606,7 +628,8 @@ pub fn markdown(results: &Results) -> String {
          default profile here. With several flows, goodput/CIR is their sum over flows x CIR \
          (the policer's rate is per flow).\n\n\
          Drops: frames the sender put on the wire (or its shaper dropped) that the receiver's \
-         IP layer never got, as a share of them, warm-up included. Loss runs: holes the \
+         IP layer never got, as a share of them; in brackets, the share the policer itself \
+         counted as dropped (`policer stats`). Loss runs: holes the \
          receiver saw in each flow's sequence space (a run of consecutive lost segments is one \
          hole) and their mean length in segments. RTT: the sender's mean smoothed RTT. Jain: \
          fairness of the flows' goodputs. Testbed lost: frames the \
@@ -643,13 +666,13 @@ pub fn markdown(results: &Results) -> String {
         for r in results.rows.iter().filter(|r| (r.spec.cir_mbit, r.spec.flows) == (cir, flows)) {
             let s = &r.spec;
             out += &format!(
-                "| {} ms | {} | {}{} | {} | {} % | {} ({:.1}) | {} | {} ms | {:.3} | {} |\n",
+                "| {} ms | {} | {}{} | {} | {} | {} ({:.1}) | {} | {} ms | {:.3} | {} |\n",
                 s.rtt_ms,
                 s.cc,
                 s.setup,
                 bursts(s).map(|b| format!(" ({b})")).unwrap_or_default(),
                 r.spread(|x| x.goodput_over_cir).show(3, 1.0),
-                r.spread(|x| x.drop_share).show(2, 100.0),
+                drops(r),
                 r.spread(|x| x.loss_runs).show(0, 1.0),
                 r.spread(|x| x.run_length).median,
                 r.spread(|x| x.retransmits).show(0, 1.0),
@@ -660,4 +683,14 @@ pub fn markdown(results: &Results) -> String {
         }
     }
     out
+}
+
+/// A row's drops, and the policer's own share of them where it has one.
+fn drops(r: &Row) -> String {
+    let all = r.spread(|x| x.drop_share).show(2, 100.0);
+    if r.samples.iter().any(|x| x.policer_drop_share.is_none()) {
+        return format!("{all} %");
+    }
+    let policer = r.spread(|x| x.policer_drop_share.unwrap_or_default()).median * 100.0;
+    format!("{all} % ({policer:.2} %)")
 }
