@@ -368,7 +368,7 @@ fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
         let window = Window::open(&bed);
         (iperf.join().expect("iperf3 runs"), window)
     });
-    let (sent, received, testbed_lost, seen, policer_dropped) = window?.close(&bed)?;
+    let Counts { sent, received, testbed_lost, seen, policer_dropped } = window?.close(&bed)?;
     let lost = sent.saturating_sub(received);
     let share = |count: u64| if sent == 0 { 0.0 } else { count as f64 / sent as f64 };
     let cir_bits = s.cir_mbit as f64 * 1e6 * f64::from(s.flows);
@@ -399,6 +399,19 @@ fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
     })
 }
 
+/// What the measured window saw.
+struct Counts {
+    /// Frames sent (or dropped by the sender's shaper).
+    sent: u64,
+    /// Packets the receiver's IP layer got.
+    received: u64,
+    /// Frames the testbed lost itself (the delay line or the tap).
+    testbed_lost: u64,
+    seen: TapReport,
+    /// Frames the policer dropped, where one of ours is attached.
+    policer_dropped: Option<u64>,
+}
+
 /// The counters at the start of the measured window, and the tap.
 struct Window {
     sent: u64,
@@ -416,16 +429,18 @@ impl Window {
         Ok(Window { sent, received, line_missed, policer_dropped, tap })
     }
 
-    /// Frames sent (or dropped by the sender's shaper), packets received, frames the
-    /// testbed lost itself, the tap's report, and frames the policer dropped, over the
-    /// window.
-    fn close(self, bed: &Testbed) -> anyhow::Result<(u64, u64, u64, TapReport, Option<u64>)> {
+    /// The counts over the window.
+    fn close(self, bed: &Testbed) -> anyhow::Result<Counts> {
         let seen = self.tap.finish();
-        let lost = line_missed(bed)? - self.line_missed + seen.missed;
-        let dropped = policer_dropped(bed)?.zip(self.policer_dropped).map(|(end, at)| end - at);
-        let (sent, received) =
-            (sent_packets(bed)? - self.sent, bed.ip_in_receives() - self.received);
-        Ok((sent, received, lost, seen, dropped))
+        Ok(Counts {
+            sent: sent_packets(bed)? - self.sent,
+            received: bed.ip_in_receives() - self.received,
+            testbed_lost: line_missed(bed)? - self.line_missed + seen.missed,
+            seen,
+            policer_dropped: policer_dropped(bed)?
+                .zip(self.policer_dropped)
+                .map(|(end, at)| end - at),
+        })
     }
 }
 
