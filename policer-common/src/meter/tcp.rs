@@ -8,8 +8,15 @@
 //!   trip later: a second cut, which costs seconds of rate at long round trips. A flow is in
 //!   slow start from its first packet (or a pause that filled its bucket) until, after its
 //!   first red, its bucket is half full again (TCP has backed off), or until its first
-//!   shortfall [`SLOW_START_MAX_NS`] or more after that red (TCP losing a packet every few
-//!   round trips, as under a plain bucket: it has long left slow start).
+//!   shortfall [`SLOW_START_MAX_NS`] or more after that red. If the flow was still losing
+//!   packets a second or more after its first red (TCP held by its losses, as under a plain
+//!   bucket: it has long left slow start), the `len-debt` rules follow. If it was not, it
+//!   crept back at about the rate with no loss since its start-up: BBR, out of its
+//!   start-up at its estimate of the rate (or CUBIC whose halved window is just under it).
+//!   Such a flow is **watched**: the `len-debt` rules, but borrowing half of `cbs` before
+//!   its bucket is next full makes it plain (CUBIC backs off at the first red and refills;
+//!   BBR, lent more, takes it for rate and borrows on to the floor, and at 80 ms round trips
+//!   that lending doubled its losses against a plain bucket's).
 //! * **A flow that has repaid** (its bucket is full) gets its next shortfall red at once:
 //!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
 //!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies.
@@ -29,18 +36,29 @@
 //! signals are marks, which lose nothing.
 //!
 //! The phase lives in the top two bits of the flow's debt word (`ebs` is at most 4 GiB, so
-//! a debt stays under `2^62` nano-bytes).
+//! a debt stays under `2^62` nano-bytes): slow start, plain, watched, or none (`len-debt`).
 
 use super::{Colour, at_floor, borrow_len_debt, scaled};
 use crate::types::{FlowState, NANOS_PER_SEC, Profile};
 
-/// In slow start; the rest of the word is the time of its first red (the clock's low 62
-/// bits, at least 1), or 0 before it.
+/// In slow start; the rest of the word is [`LATE_RED`] and the time of its first red (the
+/// clock's low 61 bits, at least 1), or 0 before it.
 pub const SLOW_START: u64 = 0b10 << 62;
 /// A plain bucket at the floor; nothing else in the word.
 pub const PLAIN: u64 = 0b01 << 62;
+/// The `len-debt` rules, watched (plain once it borrows half of `cbs` before its bucket is
+/// full again): the rest of the word is the debt.
+pub const WATCHED: u64 = 0b11 << 62;
 /// The phase bits of the debt word (none: the `len-debt` rules, the word is the debt).
 const PHASE_BITS: u64 = 0b11 << 62;
+/// In the slow-start word: a shortfall came [`LATE_RED_NS`] or more after the first red.
+const LATE_RED: u64 = 1 << 61;
+/// The slow-start word's time of its first red.
+const FIRST_RED_BITS: u64 = !(PHASE_BITS | LATE_RED);
+/// A shortfall this long after the first red is TCP still held by the bucket's reds (as
+/// CUBIC at short round trips is under a plain bucket), not the red burst that ended its
+/// start-up (BBR's lasts a few round trips, and then it creeps back at its estimate).
+const LATE_RED_NS: u64 = SLOW_START_MAX_NS / 2;
 
 /// How long after its first red a slow start may take to refill half its bucket: TCP's
 /// loss recovery at the end of slow start takes a few round trips, and round trips up to
@@ -62,16 +80,18 @@ pub const PLAIN_PAUSE_NS: u64 = 150 * NANOS_PER_SEC / 1000;
 pub enum Phase {
     SlowStart,
     LenDebt,
+    Watched,
     Plain,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::SlowStart, Phase::LenDebt, Phase::Plain];
+    pub const ALL: [Phase; 4] = [Phase::SlowStart, Phase::LenDebt, Phase::Watched, Phase::Plain];
 
     pub const fn of(state: &FlowState) -> Phase {
         match state.debt & PHASE_BITS {
             SLOW_START => Phase::SlowStart,
             PLAIN => Phase::Plain,
+            WATCHED => Phase::Watched,
             _ => Phase::LenDebt,
         }
     }
@@ -80,6 +100,7 @@ impl Phase {
         match self {
             Phase::SlowStart => "slow-start",
             Phase::LenDebt => "len-debt",
+            Phase::Watched => "watched",
             Phase::Plain => "plain",
         }
     }
@@ -95,7 +116,11 @@ pub const fn in_slow_start(state: &FlowState) -> bool {
 /// word is always the debt: it stays under `2^62`.
 #[inline(always)]
 pub const fn debt_of(state: &FlowState) -> u64 {
-    if state.debt & PHASE_BITS == 0 { state.debt } else { 0 }
+    match state.debt & PHASE_BITS {
+        0 => state.debt,
+        WATCHED => state.debt & !PHASE_BITS,
+        _ => 0,
+    }
 }
 
 /// The debt word of a new flow.
@@ -173,17 +198,22 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
 /// its bucket was.
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
-    let first_red = state.debt & !PHASE_BITS;
+    let first_red = state.debt & FIRST_RED_BITS;
     if in_slow_start(state) && first_red != 0 && state.tokens >= half_bucket(profile) {
         if now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS {
             state.debt = 0;
         } else {
-            // The plain bucket as full as the bucket was: a full one would lend it another
-            // half bucket, which BBR takes for rate.
-            state.debt = PLAIN;
-            state.tokens = state.tokens.wrapping_sub(scaled(profile.ebs_bytes));
+            become_plain(profile, state);
         }
     }
+}
+
+/// A slow start that did not back off becomes plain, its plain bucket as full as its bucket
+/// was: a full one would lend it another half bucket, which BBR takes for rate.
+#[inline(always)]
+fn become_plain(profile: &Profile, state: &mut FlowState) {
+    state.debt = PLAIN;
+    state.tokens = state.tokens.wrapping_sub(scaled(profile.ebs_bytes));
 }
 
 /// A packet that must borrow `borrowed` (see the module comment for the phases).
@@ -195,34 +225,55 @@ pub(super) fn borrow(
     borrowed: u64,
     now_ns: u64,
 ) -> Colour {
-    let phase = state.debt & PHASE_BITS;
-    if phase == SLOW_START && still_slow(state, now_ns) {
+    if state.debt & PHASE_BITS == SLOW_START && still_slow(state, now_ns) {
         return Colour::Red;
     }
+    // Slow start may have just ended.
+    let phase = state.debt & PHASE_BITS;
     if phase == PLAIN {
         return plain_borrow(profile, state, need, borrowed);
     }
-    if at_floor(profile, borrowed) {
+    let watched = phase == WATCHED;
+    if at_floor(profile, borrowed) || (watched && borrowed >= watch_depth(profile)) {
         state.debt = PLAIN;
         return Colour::Red;
     }
-    borrow_len_debt(profile, state, need, borrowed)
+    state.debt &= !PHASE_BITS;
+    let colour = borrow_len_debt(profile, state, need, borrowed);
+    if watched {
+        state.debt |= WATCHED;
+    }
+    colour
 }
 
-/// A shortfall in slow start: keeps the time of the first red, and whether the slow start
-/// goes on (it ends with the first shortfall [`SLOW_START_MAX_NS`] after that red).
+/// How far a watched flow may borrow before its bucket is full again: half of `cbs`, what a
+/// plain bucket would lend it from half full.
+#[inline(always)]
+const fn watch_depth(profile: &Profile) -> u64 {
+    scaled(profile.cbs_bytes / 2) as u64
+}
+
+/// A shortfall in slow start: keeps the time of the first red and whether a shortfall came
+/// [`LATE_RED_NS`] after it, and says whether the shortfall is red. The first shortfall
+/// [`SLOW_START_MAX_NS`] after the first red ends the slow start: with the `len-debt` rules
+/// if TCP was still losing packets in between (as under a plain bucket: it has long left
+/// slow start), as plain if it was not (it crept back at its estimate, which is BBR).
 #[inline(always)]
 fn still_slow(state: &mut FlowState, now_ns: u64) -> bool {
-    let first_red = state.debt & !PHASE_BITS;
+    let first_red = state.debt & FIRST_RED_BITS;
     if first_red == 0 {
-        let time = now_ns & !PHASE_BITS;
+        let time = now_ns & FIRST_RED_BITS;
         state.debt = SLOW_START | if time == 0 { 1 } else { time };
         return true;
     }
-    if now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS {
+    let since = now_ns.saturating_sub(first_red);
+    if since < SLOW_START_MAX_NS {
+        if since >= LATE_RED_NS {
+            state.debt |= LATE_RED;
+        }
         return true;
     }
-    state.debt = 0;
+    state.debt = if state.debt & LATE_RED != 0 { 0 } else { WATCHED };
     false
 }
 

@@ -358,7 +358,7 @@ fn tcp_slow_start_ends_once_the_bucket_is_half_full_after_a_red() {
 }
 
 #[test]
-fn tcp_slow_start_ends_at_the_latest_two_seconds_after_its_first_red() {
+fn tcp_slow_start_still_losing_after_a_second_ends_two_seconds_after_its_first_red() {
     let p = tcp_profile();
     let mut s = new_flow(&p, 0);
     assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
@@ -373,23 +373,58 @@ fn tcp_slow_start_ends_at_the_latest_two_seconds_after_its_first_red() {
             assert_eq!(Phase::of(&s), Phase::SlowStart);
         }
     }
-    // Past two seconds, a frame the bucket cannot pay for borrows: the len-debt rules.
+    // Past two seconds, a frame the bucket cannot pay for borrows: the len-debt rules,
+    // unwatched, as the flow was still losing frames a second after its first red.
     assert_eq!(police(&p, &mut s, 3000, now), Yellow);
     assert_eq!(Phase::of(&s), Phase::LenDebt);
+}
+
+/// A flow at exactly the rate after its first red: no shortfall for two seconds (BBR after
+/// its start-up, at its estimate of the rate).
+fn tcp_flow_quiet_for_two_seconds_after_its_first_red(p: &Profile) -> (FlowState, u64) {
+    let mut s = new_flow(p, 0);
+    assert_eq!(burst(p, &mut s, 3, 1500, 0), [Green, Green, Red]);
+    let mut now = 0;
+    while now < SLOW_START_MAX_NS {
+        now += MS;
+        assert_eq!(police(p, &mut s, 1000, now), Green, "at {now} ns");
+    }
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    (s, now)
+}
+
+#[test]
+fn tcp_slow_start_quiet_after_its_reds_is_watched_and_plain_once_it_borrows_half_of_cbs() {
+    let p = tcp_profile();
+    let (mut s, now) = tcp_flow_quiet_for_two_seconds_after_its_first_red(&p);
+    // Its first shortfall ends the slow start, watched: it may borrow, up to half of cbs.
+    let now = now + MS;
+    assert_eq!(police(&p, &mut s, 1500, now), Yellow);
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Watched, -500, 1500));
+    // This frame would borrow 2000, past 1500: red, and a plain bucket at the floor.
+    assert_eq!(police(&p, &mut s, 1500, now), Red);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -500));
+}
+
+#[test]
+fn tcp_watched_flow_that_repays_gets_the_len_debt_rules() {
+    let p = tcp_profile();
+    let (mut s, now) = tcp_flow_quiet_for_two_seconds_after_its_first_red(&p);
+    assert_eq!(police(&p, &mut s, 1500, now + MS), Yellow);
+    assert_eq!(Phase::of(&s), Phase::Watched);
+    // 3.5 ms later the bucket is full: repaid, so the next shortfall is red at once...
+    let now = now + 4_500_000;
+    assert_eq!(burst(&p, &mut s, 2, 2000, now), [Green, Red]);
+    assert_eq!(Phase::of(&s), Phase::LenDebt);
+    // ... and the flow then borrows past half of cbs under the len-debt rules.
+    assert_eq!(burst(&p, &mut s, 3, 1500, now), [Yellow, Yellow, Yellow]);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::LenDebt, -3500));
 }
 
 #[test]
 fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
     let p = tcp_profile();
-    let mut s = new_flow(&p, 0);
-    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
-    // 1000 bytes every millisecond, exactly the rate: the bucket stays empty, no shortfall.
-    let mut now = 0;
-    while now < SLOW_START_MAX_NS {
-        now += MS;
-        assert_eq!(police(&p, &mut s, 1000, now), Green, "at {now} ns");
-    }
-    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    let (mut s, now) = tcp_flow_quiet_for_two_seconds_after_its_first_red(&p);
     // A gap of 2.5 ms fills the bucket to half, but long after the red: plain.
     assert_eq!(police(&p, &mut s, 1000, now + 2_500_000), Green);
     // Its plain bucket (-ebs to cbs - ebs) is half full too: 1500 - 5000.
@@ -696,9 +731,11 @@ struct Model {
 
 #[derive(Clone, Copy, PartialEq)]
 enum ModelPhase {
-    /// The time of the first red, as kept: the clock's low 62 bits, at least 1.
-    SlowStart(Option<u64>),
-    LenDebt,
+    /// The time of the first red, as kept: the clock's low 61 bits, at least 1; and whether a
+    /// shortfall came a second or more after it.
+    SlowStart(Option<u64>, bool),
+    /// Watched: plain once it borrows half of cbs, until its bucket is full.
+    LenDebt(bool),
     /// A plain bucket from `-ebs` to `cbs - ebs`.
     Plain,
 }
@@ -709,15 +746,18 @@ impl Model {
             tokens: p.cbs_bytes as i128 * NS as i128,
             debt: 0,
             last_ns: now_ns,
-            phase: (p.mode == mode::TCP).then_some(ModelPhase::SlowStart(None)),
+            phase: (p.mode == mode::TCP).then_some(ModelPhase::SlowStart(None, false)),
         }
     }
 
     /// The debt as `FlowState::debt` keeps it.
     fn debt_word(&self) -> i128 {
         match self.phase {
-            Some(ModelPhase::SlowStart(first)) => (2i128 << 62) + first.unwrap_or(0) as i128,
+            Some(ModelPhase::SlowStart(first, late)) => {
+                (2i128 << 62) + ((late as i128) << 61) + first.unwrap_or(0) as i128
+            }
             Some(ModelPhase::Plain) => 1i128 << 62,
+            Some(ModelPhase::LenDebt(true)) => (3i128 << 62) + self.debt,
             _ => self.debt,
         }
     }
@@ -728,12 +768,12 @@ impl Model {
         let need = len as i128 * NS as i128;
         let pause = now_ns.saturating_sub(self.last_ns);
         if self.phase.is_some() && pause >= p.fill_ns {
-            self.phase = Some(ModelPhase::SlowStart(None));
+            self.phase = Some(ModelPhase::SlowStart(None, false));
         } else if self.phase == Some(ModelPhase::Plain)
             && pause >= 150 * MS
             && pause as i128 * p.cir_bytes_per_sec as i128 >= cbs
         {
-            self.phase = Some(ModelPhase::LenDebt);
+            self.phase = Some(ModelPhase::LenDebt(false));
             self.debt = 0;
         }
         if now_ns > self.last_ns {
@@ -744,17 +784,18 @@ impl Model {
         if self.phase == Some(ModelPhase::Plain) {
             self.tokens = self.tokens.min(cbs - ebs);
         }
-        if self.phase == Some(ModelPhase::LenDebt) && self.tokens == cbs {
+        if matches!(self.phase, Some(ModelPhase::LenDebt(_))) && self.tokens == cbs {
+            self.phase = Some(ModelPhase::LenDebt(false));
             self.debt = ebs;
         }
         if self.tokens >= need {
             self.tokens -= need;
             let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
-            if let Some(ModelPhase::SlowStart(Some(t))) = self.phase
+            if let Some(ModelPhase::SlowStart(Some(t), _)) = self.phase
                 && half_full
             {
                 if now_ns.saturating_sub(t) < SLOW_START_MAX_NS {
-                    self.phase = Some(ModelPhase::LenDebt);
+                    self.phase = Some(ModelPhase::LenDebt(false));
                 } else {
                     self.phase = Some(ModelPhase::Plain);
                     self.tokens -= ebs;
@@ -764,16 +805,20 @@ impl Model {
             return Green;
         }
         let a = need - self.tokens;
-        if let Some(ModelPhase::SlowStart(first)) = self.phase {
+        if let Some(ModelPhase::SlowStart(first, late)) = self.phase {
             match first {
                 None => {
-                    let low = now_ns % (1u64 << 62);
-                    self.phase = Some(ModelPhase::SlowStart(Some(low.max(1))));
+                    let low = now_ns % (1u64 << 61);
+                    self.phase = Some(ModelPhase::SlowStart(Some(low.max(1)), false));
                     return Red;
                 }
-                Some(t) if now_ns.saturating_sub(t) < SLOW_START_MAX_NS => return Red,
+                Some(t) if now_ns.saturating_sub(t) < SLOW_START_MAX_NS => {
+                    let late = late || now_ns.saturating_sub(t) >= NS;
+                    self.phase = Some(ModelPhase::SlowStart(Some(t), late));
+                    return Red;
+                }
                 Some(_) => {
-                    self.phase = Some(ModelPhase::LenDebt);
+                    self.phase = Some(ModelPhase::LenDebt(!late));
                     self.debt = 0;
                 }
             }
@@ -785,7 +830,9 @@ impl Model {
             self.tokens -= need;
             return Green;
         }
-        if self.phase == Some(ModelPhase::LenDebt) && a >= ebs {
+        if let Some(ModelPhase::LenDebt(watched)) = self.phase
+            && (a >= ebs || (watched && a >= (p.cbs_bytes / 2) as i128 * NS as i128))
+        {
             self.phase = Some(ModelPhase::Plain);
             return Red;
         }

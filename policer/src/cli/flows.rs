@@ -46,7 +46,7 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where a flow of a `--mode tcp` policer is: slow-start, len-debt or plain.
+/// Where a flow of a `--mode tcp` policer is: slow-start, len-debt, watched or plain.
 fn phase(flow: &Flow, tcp_mode: bool) -> Option<&'static str> {
     tcp_mode.then(|| Phase::of(&flow.state).name())
 }
