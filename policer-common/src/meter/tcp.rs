@@ -63,9 +63,9 @@ const LATE_RED_NS: u64 = SLOW_START_MAX_NS / 2;
 /// How long after its first red a slow start may take to refill half its bucket: TCP's
 /// loss recovery at the end of slow start takes a few round trips, and round trips up to
 /// half a second are covered. The first shortfall after that ends the slow start (TCP
-/// losing a packet every few round trips, as under a plain bucket, has long left it); a
-/// flow that refills half its bucket only later did not back off (see the module
-/// comment).
+/// losing a packet every few round trips, as under a plain bucket, has long left it;
+/// watched if it lost nothing from a second after the red on); a flow that refills
+/// half its bucket only later did not back off (see the module comment).
 pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
 
 /// The shortest pause that ends a plain flow's plain bucket (if it also fills `cbs`): under
@@ -257,7 +257,7 @@ const fn watch_depth(profile: &Profile) -> u64 {
 /// [`LATE_RED_NS`] after it, and says whether the shortfall is red. The first shortfall
 /// [`SLOW_START_MAX_NS`] after the first red ends the slow start: with the `len-debt` rules
 /// if TCP was still losing packets in between (as under a plain bucket: it has long left
-/// slow start), as plain if it was not (it crept back at its estimate, which is BBR).
+/// slow start), watched if it was not (it crept back at about the rate, as BBR does).
 #[inline(always)]
 fn still_slow(state: &mut FlowState, now_ns: u64) -> bool {
     let first_red = state.debt & FIRST_RED_BITS;
