@@ -27,9 +27,10 @@
 //!   after those 2 s (it crept back at about the rate: BBR after its start-up, where CUBIC
 //!   halves its window and refills the bucket in a few round trips). Either becomes
 //!   **plain**: a plain bucket of depth `cbs` at the floor (tokens from `-ebs` to
-//!   `cbs - ebs`), what a plain policer would give it, until a pause that fills `cbs` and
-//!   is nearly as long as TCP's shortest retransmission timeout (at short round trips, TCP
-//!   waiting one out rather than ignoring reds; BBR's ProbeRTT leaves shorter gaps).
+//!   `cbs - ebs`, entered empty if the flow was borrowing), what a plain policer would give
+//!   it, until a pause that fills `cbs` and is nearly as long as TCP's shortest
+//!   retransmission timeout (at short round trips, TCP waiting one out rather than ignoring
+//!   reds; BBR's ProbeRTT leaves shorter gaps).
 //!
 //! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets a slow start of its own
 //! (see [`marked`]) and then the `len-debt` rules instead (see `police_and_act`): its
@@ -208,12 +209,15 @@ pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64)
     }
 }
 
-/// A slow start that did not back off becomes plain, its plain bucket as full as its bucket
-/// was: a full one would lend it another half bucket, which BBR takes for rate.
+/// A flow that did not back off becomes plain, its plain bucket as full as its bucket was,
+/// and empty if it was borrowing: a fuller one would lend it more, which BBR takes for
+/// rate (a watched flow plain at half of `cbs` borrowed, its plain bucket left full, was
+/// lent 1.5 `cbs` in all, and lost twice a plain bucket's 255 packets in the next second).
 #[inline(always)]
 fn become_plain(profile: &Profile, state: &mut FlowState) {
     state.debt = PLAIN;
-    state.tokens = state.tokens.wrapping_sub(scaled(profile.ebs_bytes));
+    let level = if state.tokens > 0 { state.tokens } else { 0 };
+    state.tokens = level.wrapping_sub(scaled(profile.ebs_bytes));
 }
 
 /// A packet that must borrow `borrowed` (see the module comment for the phases).
@@ -235,7 +239,7 @@ pub(super) fn borrow(
     }
     let watched = phase == WATCHED;
     if at_floor(profile, borrowed) || (watched && borrowed >= watch_depth(profile)) {
-        state.debt = PLAIN;
+        become_plain(profile, state);
         return Colour::Red;
     }
     state.debt &= !PHASE_BITS;

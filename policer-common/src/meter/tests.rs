@@ -352,9 +352,9 @@ fn tcp_slow_start_ends_once_the_bucket_is_half_full_after_a_red() {
     assert_eq!(police(&p, &mut s, 1000, 8 * MS), Green);
     assert_eq!(Phase::of(&s), Phase::LenDebt);
     // Then the len-debt rules: debt 1500, 3000, 4500; the next would take the bucket to
-    // -5500, past -ebs: red.
+    // -5500, past -ebs: red, and a plain bucket, empty.
     assert_eq!(burst(&p, &mut s, 5, 1500, 8 * MS), [Green, Yellow, Yellow, Yellow, Red]);
-    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4000, 0));
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Plain, -5000, 0));
 }
 
 #[test]
@@ -401,9 +401,10 @@ fn tcp_slow_start_quiet_after_its_reds_is_watched_and_plain_once_it_borrows_half
     let now = now + MS;
     assert_eq!(police(&p, &mut s, 1500, now), Yellow);
     assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Watched, -500, 1500));
-    // This frame would borrow 2000, past 1500: red, and a plain bucket at the floor.
+    // This frame would borrow 2000, past 1500: red, and a plain bucket at the floor, empty
+    // (it was borrowing; a full one would lend it another cbs).
     assert_eq!(police(&p, &mut s, 1500, now), Red);
-    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -500));
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -5000));
 }
 
 #[test]
@@ -441,14 +442,15 @@ fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_
     let mut s = new_flow(&p, 0);
     assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
     // 5 ms later the bucket is full, slow start is over; three yellows take it to -4500,
-    // and the next frame would take it past -ebs: red, and the flow is plain.
+    // and the next frame would take it past -ebs: red, and the flow is plain, its plain
+    // bucket empty.
     let colours = burst(&p, &mut s, 6, 1500, 5 * MS);
     assert_eq!(colours, [Green, Green, Yellow, Yellow, Yellow, Red]);
-    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -4500));
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -5000));
     // A plain bucket at the floor: a frame is green while it keeps the bucket above -ebs,
-    // and no debt spaces the reds...
+    // and no debt spaces the reds (2 ms earned 2000)...
     assert_eq!(burst(&p, &mut s, 2, 1500, 7 * MS), [Green, Red]);
-    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4000, 0));
+    assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4500, 0));
     // ... and the bucket tops out at cbs - ebs = -2000 (2.9 ms would have earned 2900).
     assert_eq!(police(&p, &mut s, 500, 9_900_000), Green);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -2500));
@@ -762,6 +764,12 @@ impl Model {
         }
     }
 
+    /// A plain bucket as full as the bucket was; empty if it was borrowing.
+    fn become_plain(&mut self, ebs: i128) {
+        self.phase = Some(ModelPhase::Plain);
+        self.tokens = self.tokens.max(0) - ebs;
+    }
+
     fn police(&mut self, p: &Profile, len: u32, now_ns: u64) -> Colour {
         let cbs = p.cbs_bytes as i128 * NS as i128;
         let ebs = p.ebs_bytes as i128 * NS as i128;
@@ -797,8 +805,7 @@ impl Model {
                 if now_ns.saturating_sub(t) < SLOW_START_MAX_NS {
                     self.phase = Some(ModelPhase::LenDebt(false));
                 } else {
-                    self.phase = Some(ModelPhase::Plain);
-                    self.tokens -= ebs;
+                    self.become_plain(ebs);
                 }
                 self.debt = 0;
             }
@@ -833,7 +840,7 @@ impl Model {
         if let Some(ModelPhase::LenDebt(watched)) = self.phase
             && (a >= ebs || (watched && a >= (p.cbs_bytes / 2) as i128 * NS as i128))
         {
-            self.phase = Some(ModelPhase::Plain);
+            self.become_plain(ebs);
             return Red;
         }
         let by_len = p.mode != mode::JUNOSE;
@@ -873,17 +880,20 @@ impl TokenBucket {
     }
 }
 
-/// Checks the invariants of DESIGN.md after a packet: `-ebs < tokens <= cbs`, `debt < ebs`
-/// (or 0 when `ebs = 0`).
+/// Checks the invariants of DESIGN.md after a packet: `-ebs < tokens <= cbs` (a `tcp`-mode
+/// plain flow's plain bucket: `-ebs <= tokens <= cbs - ebs`), `debt < ebs` (or 0 when
+/// `ebs = 0`).
 fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     let cbs = p.cbs_bytes as i128 * NS as i128;
     let ebs = p.ebs_bytes as i128 * NS as i128;
     prop_assert!(s.tokens as i128 <= cbs, "tokens {} > cbs {}", s.tokens, cbs);
     if ebs == 0 {
         prop_assert!(s.tokens >= 0, "tokens {} < 0 with ebs 0", s.tokens);
-    } else if p.mode == mode::TCP && Phase::of(s) == Phase::Plain && cbs == 0 {
-        // A plain bucket of depth 0 tops out at the floor (every packet red).
-        prop_assert!(s.tokens as i128 >= -ebs, "tokens {} < -ebs {}, plain", s.tokens, -ebs);
+    } else if p.mode == mode::TCP && Phase::of(s) == Phase::Plain {
+        // A plain bucket, from the floor (empty) to `cbs - ebs` (full).
+        let tokens = s.tokens as i128;
+        prop_assert!(tokens >= -ebs, "tokens {tokens} < -ebs {}, plain", -ebs);
+        prop_assert!(tokens <= cbs - ebs, "tokens {tokens} > cbs - ebs {}, plain", cbs - ebs);
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
     }
