@@ -48,6 +48,10 @@ pub struct TraceArgs {
     /// Extra `policer attach` arguments (e.g. "--yellow ecn": ECN is then on at both ends).
     #[arg(long, allow_hyphen_values = true, default_value = "")]
     attach: String,
+    /// Also print every interval (not only each second's summary): what the per-second
+    /// means hide, such as how deep a flow borrows before it answers a red.
+    #[arg(long)]
+    steps: bool,
 }
 
 /// The policed flow's state as the kernel program left it, at `t` seconds.
@@ -99,6 +103,9 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         spec.setup, spec.cbs, spec.ebs, spec.cc, spec.cir_mbit, spec.rtt_ms
     );
     draw(&args.out, &title, args.cir as f64, &steps)?;
+    if args.steps {
+        print_steps(&steps, args.cir as f64);
+    }
     print_summary(&steps, args.cir as f64);
     print_outcomes(&bed.stats());
     eprintln!("trace written to {}", args.out.display());
@@ -171,6 +178,22 @@ fn steps(readings: &[Reading]) -> Vec<Step> {
             }
         })
         .collect()
+}
+
+/// Every interval: what arrived, the reds, and the flow's state at its end.
+fn print_steps(steps: &[Step], cir: f64) {
+    println!("time s  offered/CIR  reds  tokens kB  debt kB  phase");
+    for s in steps {
+        println!(
+            "{:>6.3}  {:>11.2}  {:>4}  {:>9.0}  {:>7.0}  {}",
+            s.t,
+            s.offered_mbit / cir,
+            s.reds,
+            s.tokens_kb,
+            s.debt_kb,
+            s.phase
+        );
+    }
 }
 
 /// Per second: what arrived, what passed and the reds, for the run's log.
