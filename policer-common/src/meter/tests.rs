@@ -1013,7 +1013,8 @@ fn apply(now: u64, step: Step) -> u64 {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Tokens stay within (-ebs, cbs] and the debt under ebs after every packet.
+    /// Tokens stay within (-ebs, cbs] (a plain flow's within [-ebs, cbs - ebs]) and the debt
+    /// under ebs after every packet.
     #[test]
     fn tokens_stay_between_minus_ebs_and_cbs((p, trace) in everyday_run_any_mode(false)) {
         let mut s = new_flow(&p, trace[0].0);
