@@ -10,8 +10,9 @@
 //!   first red, its bucket is half full again (TCP has backed off), or until its first
 //!   shortfall [`SLOW_START_MAX_NS`] or more after that red. If the flow was still losing
 //!   packets a second or more after its first red (TCP held by its losses, as under a plain
-//!   bucket: it has long left slow start), the `len-debt` rules follow. If it was not, it
-//!   crept back at about the rate with no loss since its start-up: BBR, out of its
+//!   bucket: it has long left slow start), the `len-debt` rules follow, unless it lost a
+//!   burst of them late (BBR at short round trips: see the plain flows below). If it was
+//!   not, it crept back at about the rate with no loss since its start-up: BBR, out of its
 //!   start-up at its estimate of the rate (or CUBIC whose halved window is just under it).
 //!   Such a flow is **watched**: the `len-debt` rules, but borrowing half of `cbs` before
 //!   its bucket is next full makes it plain (CUBIC backs off at the first red and refills;
@@ -25,8 +26,10 @@
 //!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
 //!   full again only later than [`SLOW_START_MAX_NS`] after its first red, with no shortfall
 //!   after those 2 s (it crept back at about the rate: BBR after its start-up, where CUBIC
-//!   halves its window and refills the bucket in a few round trips). Either becomes
-//!   **plain**: a plain bucket of depth `cbs` at the floor (tokens from `-ebs` to
+//!   halves its window and refills the bucket in a few round trips), nor did one whose
+//!   slow start lost a burst of packets more than 1.25 s after its first red
+//!   ([`LATE_BURST_REDS`]: BBR's bandwidth probe meeting the empty bucket, where CUBIC
+//!   loses one every round trip or few). Each becomes **plain**: a plain bucket of depth `cbs` at the floor (tokens from `-ebs` to
 //!   `cbs - ebs`, entered empty if the flow was borrowing), what a plain policer would give
 //!   it, until a pause that fills `cbs` and is nearly as long as TCP's shortest
 //!   retransmission timeout (at short round trips, TCP waiting one out rather than ignoring
@@ -42,8 +45,8 @@
 use super::{Colour, at_floor, borrow_len_debt, scaled};
 use crate::types::{FlowState, NANOS_PER_SEC, Profile};
 
-/// In slow start; the rest of the word is [`LATE_RED`] and the time of its first red (the
-/// clock's low 61 bits, at least 1), or 0 before it.
+/// In slow start; the rest of the word is [`LATE_RED`], the count of [`LATE_REDS`] and the
+/// time of its first red (in 32 ns units, at least 1), or 0 before it.
 pub const SLOW_START: u64 = 0b10 << 62;
 /// A plain bucket at the floor; nothing else in the word.
 pub const PLAIN: u64 = 0b01 << 62;
@@ -54,12 +57,32 @@ pub const WATCHED: u64 = 0b11 << 62;
 const PHASE_BITS: u64 = 0b11 << 62;
 /// In the slow-start word: a shortfall came [`LATE_RED_NS`] or more after the first red.
 const LATE_RED: u64 = 1 << 61;
-/// The slow-start word's time of its first red.
-const FIRST_RED_BITS: u64 = !(PHASE_BITS | LATE_RED);
+/// In the slow-start word: how many shortfalls came [`LATE_BURST_FROM_NS`] or more after
+/// the first red (saturating at 31).
+const LATE_REDS: u64 = 0b1_1111 << 56;
+const LATE_RED_ONE: u64 = 1 << 56;
+/// The slow-start word's time of its first red, in 32 ns units ([`TIME_UNIT_SHIFT`]): 2^56
+/// of them reach 73 years of the clock, as the 61 bits of nanoseconds did before the count
+/// took 5 of them.
+const FIRST_RED_BITS: u64 = (1 << 56) - 1;
+/// The unit of that time: 2^5 ns, 32 ns.
+const TIME_UNIT_SHIFT: u32 = 5;
 /// A shortfall this long after the first red is TCP still held by the bucket's reds (as
 /// CUBIC at short round trips is under a plain bucket), not the red burst that ended its
 /// start-up (BBR's lasts a few round trips, and then it creeps back at its estimate).
 const LATE_RED_NS: u64 = SLOW_START_MAX_NS / 2;
+/// Shortfalls this long after the first red are counted for [`LATE_BURST_REDS`]. CUBIC's
+/// slow start at 80 ms ends in waves of reds for about a second after its first (in a trace
+/// 23 in its last wave, 1.04 s after the first red): counted from 1 s on (a trial), one of
+/// 4 CUBIC flows at 80 ms was made plain in most runs (92 retransmissions against 29).
+const LATE_BURST_FROM_NS: u64 = SLOW_START_MAX_NS * 5 / 8;
+/// As many shortfalls or more from [`LATE_BURST_FROM_NS`] on are a burst of reds, not TCP
+/// held by them: CUBIC at 20 ms under a plain bucket loses a packet every round trip or few
+/// (7-15 a second, a second after its first red), BBR at 20 ms 46-116 within 200 ms,
+/// 1.3-1.6 s after its first red, when its bandwidth probe meets the empty bucket. (Its
+/// policer detection then paces it at the rate for 48 round trips, after which it probes
+/// again: unwatched, it borrowed `ebs` at 1.5x CIR before the floor made it plain.)
+const LATE_BURST_REDS: u64 = 24;
 
 /// How long after its first red a slow start may take to refill half its bucket: TCP's
 /// loss recovery at the end of slow start takes a few round trips, and round trips up to
@@ -201,7 +224,7 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & FIRST_RED_BITS;
     if in_slow_start(state) && first_red != 0 && state.tokens >= half_bucket(profile) {
-        if now_ns.saturating_sub(first_red) < SLOW_START_MAX_NS {
+        if since_first_red(state, now_ns) < SLOW_START_MAX_NS {
             state.debt = 0;
         } else {
             become_plain(profile, state);
@@ -229,12 +252,13 @@ pub(super) fn borrow(
     borrowed: u64,
     now_ns: u64,
 ) -> Colour {
-    if state.debt & PHASE_BITS == SLOW_START && still_slow(state, now_ns) {
+    if state.debt & PHASE_BITS == SLOW_START && still_slow(profile, state, now_ns) {
         return Colour::Red;
     }
-    // Slow start may have just ended.
+    // Slow start may have just ended, and made the flow plain, its tokens `ebs` lower.
     let phase = state.debt & PHASE_BITS;
     if phase == PLAIN {
+        let borrowed = need.wrapping_sub(state.tokens) as u64;
         return plain_borrow(profile, state, need, borrowed);
     }
     let watched = phase == WATCHED;
@@ -257,27 +281,42 @@ const fn watch_depth(profile: &Profile) -> u64 {
     scaled(profile.cbs_bytes / 2) as u64
 }
 
-/// A shortfall in slow start: keeps the time of the first red and whether a shortfall came
-/// [`LATE_RED_NS`] after it, and says whether the shortfall is red. The first shortfall
-/// [`SLOW_START_MAX_NS`] after the first red ends the slow start: with the `len-debt` rules
-/// if TCP was still losing packets in between (as under a plain bucket: it has long left
-/// slow start), watched if it was not (it crept back at about the rate, as BBR does).
+/// Nanoseconds from a slow start's first red to `now_ns`.
 #[inline(always)]
-fn still_slow(state: &mut FlowState, now_ns: u64) -> bool {
-    let first_red = state.debt & FIRST_RED_BITS;
-    if first_red == 0 {
-        let time = now_ns & FIRST_RED_BITS;
+fn since_first_red(state: &FlowState, now_ns: u64) -> u64 {
+    now_ns.saturating_sub((state.debt & FIRST_RED_BITS) << TIME_UNIT_SHIFT)
+}
+
+/// A shortfall in slow start: keeps the time of the first red, whether a shortfall came
+/// [`LATE_RED_NS`] after it and how many [`LATE_BURST_FROM_NS`] after it, and says whether
+/// the shortfall is red. The first
+/// shortfall [`SLOW_START_MAX_NS`] after the first red ends the slow start: watched if TCP
+/// lost nothing in between (it crept back at about the rate, as BBR does at long round
+/// trips), plain if it lost a burst (BBR's probe at short round trips, see
+/// [`LATE_BURST_REDS`]), with the `len-debt` rules if it lost a few (as under a plain
+/// bucket: it has long left slow start).
+#[inline(always)]
+fn still_slow(profile: &Profile, state: &mut FlowState, now_ns: u64) -> bool {
+    if state.debt & FIRST_RED_BITS == 0 {
+        let time = (now_ns >> TIME_UNIT_SHIFT) & FIRST_RED_BITS;
         state.debt = SLOW_START | if time == 0 { 1 } else { time };
         return true;
     }
-    let since = now_ns.saturating_sub(first_red);
+    let since = since_first_red(state, now_ns);
     if since < SLOW_START_MAX_NS {
         if since >= LATE_RED_NS {
             state.debt |= LATE_RED;
         }
+        if since >= LATE_BURST_FROM_NS && state.debt & LATE_REDS != LATE_REDS {
+            state.debt += LATE_RED_ONE;
+        }
         return true;
     }
-    state.debt = if state.debt & LATE_RED != 0 { 0 } else { WATCHED };
+    if (state.debt & LATE_REDS) / LATE_RED_ONE >= LATE_BURST_REDS {
+        become_plain(profile, state);
+    } else {
+        state.debt = if state.debt & LATE_RED != 0 { 0 } else { WATCHED };
+    }
     false
 }
 
