@@ -29,11 +29,11 @@
 //!   halves its window and refills the bucket in a few round trips), nor did one whose
 //!   slow start lost a burst of packets more than 1.25 s after its first red
 //!   ([`LATE_BURST_REDS`]: BBR's bandwidth probe meeting the empty bucket, where CUBIC
-//!   loses one every round trip or few). Each becomes **plain**: a plain bucket of depth `cbs` at the floor (tokens from `-ebs` to
-//!   `cbs - ebs`, entered empty if the flow was borrowing), what a plain policer would give
-//!   it, until a pause that fills `cbs` and is nearly as long as TCP's shortest
-//!   retransmission timeout (at short round trips, TCP waiting one out rather than ignoring
-//!   reds; BBR's ProbeRTT leaves shorter gaps).
+//!   loses one every round trip or few). Each becomes **plain**: a plain bucket of depth
+//!   `cbs` at the floor (tokens from `-ebs` to `cbs - ebs`, entered empty if the flow was
+//!   borrowing), what a plain policer would give it, until a pause that fills `cbs` and is
+//!   nearly as long as TCP's shortest retransmission timeout (at short round trips, TCP
+//!   waiting one out rather than ignoring reds; BBR's ProbeRTT leaves shorter gaps).
 //!
 //! An ECN-capable packet under `--yellow ecn` or `--red ecn` gets a slow start of its own
 //! (see [`marked`]) and then the `len-debt` rules instead (see `police_and_act`): its
@@ -289,12 +289,11 @@ fn since_first_red(state: &FlowState, now_ns: u64) -> u64 {
 
 /// A shortfall in slow start: keeps the time of the first red, whether a shortfall came
 /// [`LATE_RED_NS`] after it and how many [`LATE_BURST_FROM_NS`] after it, and says whether
-/// the shortfall is red. The first
-/// shortfall [`SLOW_START_MAX_NS`] after the first red ends the slow start: watched if TCP
-/// lost nothing in between (it crept back at about the rate, as BBR does at long round
-/// trips), plain if it lost a burst (BBR's probe at short round trips, see
-/// [`LATE_BURST_REDS`]), with the `len-debt` rules if it lost a few (as under a plain
-/// bucket: it has long left slow start).
+/// the shortfall is red. The first shortfall [`SLOW_START_MAX_NS`] after the first red ends
+/// the slow start: watched if TCP lost nothing in between (it crept back at about the
+/// rate, as BBR does at long round trips), plain if it lost a burst (BBR's probe at short
+/// round trips, see [`LATE_BURST_REDS`]), with the `len-debt` rules if it lost a few (as
+/// under a plain bucket: it has long left slow start).
 #[inline(always)]
 fn still_slow(profile: &Profile, state: &mut FlowState, now_ns: u64) -> bool {
     if state.debt & FIRST_RED_BITS == 0 {
