@@ -213,7 +213,7 @@ fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed
 }
 
 mod tcp;
-pub use tcp::{PLAIN_PAUSE_NS, Phase, SLOW_START_MAX_NS, debt_of};
+pub use tcp::{PLAIN_PAUSE_NS, Phase, SLOW_START_MAX_NS, SLOW_START_MIN_NS, debt_of};
 
 #[cfg(test)]
 mod tests;

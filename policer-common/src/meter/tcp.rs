@@ -7,7 +7,8 @@
 //!   its rate once. Borrowing them instead leaves the losses to the bucket's floor a round
 //!   trip later: a second cut, which costs seconds of rate at long round trips. A flow is in
 //!   slow start from its first packet (or a pause that filled its bucket) until, after its
-//!   first red, its bucket is half full again (TCP has backed off), or until its first
+//!   first red, its bucket is half full again (TCP has backed off; not before
+//!   [`SLOW_START_MIN_NS`], when that is TCP's loss recovery), or until its first
 //!   shortfall [`SLOW_START_MAX_NS`] or more after that red. If the flow was still losing
 //!   packets a second or more after its first red (TCP held by its losses, as under a plain
 //!   bucket: it has long left slow start), the `len-debt` rules follow, unless it lost a
@@ -91,6 +92,16 @@ const LATE_BURST_REDS: u64 = 24;
 /// watched if it lost nothing from a second after the red on); a flow that refills
 /// half its bucket only later did not back off (see the module comment).
 pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
+
+/// How long after its first red a slow start's bucket half full again is TCP still in the
+/// loss recovery that red began, not TCP backed off. CUBIC at 20 ms round trips under a
+/// 100 ms bucket overshoots to 5-9x the rate before its first red; its recovery stalls it
+/// for 10-13 round trips (0.21-0.26 s after the red, in 5 of 18 traces), long enough to
+/// half-fill the bucket, and it leaves recovery with its halved window still 3-7x the rate.
+/// Ended there, the slow start lent that window `ebs` at once: the floor within 0.1 s, and
+/// a CUBIC flow plain for good (125 reds in 10 s against 25). The traces that ended later
+/// did so 0.57 s or more after the red. At long round trips the overshoot is small.
+pub const SLOW_START_MIN_NS: u64 = SLOW_START_MAX_NS / 5;
 
 /// The shortest pause that ends a plain flow's plain bucket (if it also fills `cbs`): under
 /// Linux's shortest retransmission timeout (200 ms, what TCP with no round trip to speak of
@@ -215,16 +226,19 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
     }
 }
 
-/// After a green: a slow start that has had its red ends once the bucket is half full. If
-/// that took longer than [`SLOW_START_MAX_NS`] (with no shortfall after those 2 s, which
-/// would have ended it), the flow did not back off from its reds: it crept back at about
-/// the rate (BBR after its start-up), and is plain from here, its plain bucket as full as
-/// its bucket was.
+/// After a green: a slow start that has had its red ends once the bucket is half full, from
+/// [`SLOW_START_MIN_NS`] after the red on. If that took longer than [`SLOW_START_MAX_NS`]
+/// (with no shortfall after those 2 s, which would have ended it), the flow did not back
+/// off from its reds: it crept back at about the rate (BBR after its start-up), and is
+/// plain from here, its plain bucket as full as its bucket was.
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & FIRST_RED_BITS;
     if in_slow_start(state) && first_red != 0 && state.tokens >= half_bucket(profile) {
-        if since_first_red(state, now_ns) < SLOW_START_MAX_NS {
+        let since = since_first_red(state, now_ns);
+        if since < SLOW_START_MIN_NS {
+            // TCP's loss recovery, not TCP backing off: see SLOW_START_MIN_NS.
+        } else if since < SLOW_START_MAX_NS {
             state.debt = 0;
         } else {
             become_plain(profile, state);

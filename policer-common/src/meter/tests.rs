@@ -347,14 +347,39 @@ fn tcp_slow_start_ends_once_the_bucket_is_half_full_after_a_red() {
     assert_eq!(police(&p, &mut s, 500, 2 * MS + 200_000), Green);
     assert_eq!(police(&p, &mut s, 1500, 2 * MS + 200_000), Red);
     assert_eq!(Phase::of(&s), Phase::SlowStart);
-    // 5.8 ms later the bucket is full: a 1000-byte green leaves 2000 >= 1500, slow start is
-    // over.
+    // 5.8 ms later the bucket is full: a 1000-byte green leaves 2000 >= 1500, but so soon
+    // after the red that is TCP's loss recovery, not TCP backed off.
     assert_eq!(police(&p, &mut s, 1000, 8 * MS), Green);
-    assert_eq!(Phase::of(&s), Phase::LenDebt);
+    assert_eq!(Phase::of(&s), Phase::SlowStart);
+    // A frame of the rate every millisecond keeps it at 2000, until the green
+    // SLOW_START_MIN_NS after the red ends the slow start.
+    let now = 2 * MS + SLOW_START_MIN_NS;
+    for ms in 9..=now / MS {
+        assert_eq!(police(&p, &mut s, 1000, ms * MS), Green);
+        let phase = if ms * MS < now { Phase::SlowStart } else { Phase::LenDebt };
+        assert_eq!(Phase::of(&s), phase, "at {ms} ms");
+    }
     // Then the len-debt rules: debt 1500, 3000, 4500; the next would take the bucket to
     // -5500, past -ebs: red, and a plain bucket, empty.
-    assert_eq!(burst(&p, &mut s, 5, 1500, 8 * MS), [Green, Yellow, Yellow, Yellow, Red]);
+    assert_eq!(burst(&p, &mut s, 5, 1500, now), [Green, Yellow, Yellow, Yellow, Red]);
     assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Plain, -5000, 0));
+}
+
+/// A flow whose slow start ends as early as it can: its first red at 0, then 500 bytes a
+/// millisecond (half the rate), which fills its bucket in 6 ms, until the green
+/// [`SLOW_START_MIN_NS`] after the red ends it. Its bucket is left at 2500 of 3000.
+fn tcp_flow_out_of_slow_start(p: &Profile) -> (FlowState, u64) {
+    let mut s = new_flow(p, 0);
+    assert_eq!(burst(p, &mut s, 3, 1500, 0), [Green, Green, Red]);
+    let mut now = 0;
+    while Phase::of(&s) == Phase::SlowStart {
+        now += MS;
+        assert_eq!(police(p, &mut s, 500, now), Green, "at {now} ns");
+    }
+    // The red at 0 is kept as 32 ns (a time of 0 would mean no red yet): 401 ms.
+    let end = SLOW_START_MIN_NS + MS;
+    assert_eq!((now, Phase::of(&s), s.tokens_bytes()), (end, Phase::LenDebt, 2500));
+    (s, now)
 }
 
 /// A slow start held under half its bucket after its first red, at 0: a frame of 1000
@@ -463,24 +488,22 @@ fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
 #[test]
 fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_cbs() {
     let p = tcp_profile();
-    let mut s = new_flow(&p, 0);
-    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
-    // 5 ms later the bucket is full, slow start is over; three yellows take it to -4500,
-    // and the next frame would take it past -ebs: red, and the flow is plain, its plain
-    // bucket empty.
-    let colours = burst(&p, &mut s, 6, 1500, 5 * MS);
-    assert_eq!(colours, [Green, Green, Yellow, Yellow, Yellow, Red]);
+    let (mut s, now) = tcp_flow_out_of_slow_start(&p);
+    // Three yellows take the bucket from 1000 to -3500, and the next frame would take it
+    // to -5000, the floor: red, and the flow is plain, its plain bucket empty.
+    let colours = burst(&p, &mut s, 5, 1500, now);
+    assert_eq!(colours, [Green, Yellow, Yellow, Yellow, Red]);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -5000));
     // A plain bucket at the floor: a frame is green while it keeps the bucket above -ebs,
     // and no debt spaces the reds (2 ms earned 2000)...
-    assert_eq!(burst(&p, &mut s, 2, 1500, 7 * MS), [Green, Red]);
+    assert_eq!(burst(&p, &mut s, 2, 1500, now + 2 * MS), [Green, Red]);
     assert_eq!((s.tokens_bytes(), s.debt_bytes()), (-4500, 0));
     // ... and the bucket tops out at cbs - ebs = -2000 (2.9 ms would have earned 2900).
-    assert_eq!(police(&p, &mut s, 500, 9_900_000), Green);
+    assert_eq!(police(&p, &mut s, 500, now + 4_900_000), Green);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -2500));
     // A pause of 3 ms fills cbs but is far shorter than TCP's retransmission timer (and
     // than BBR's ProbeRTT gap): still plain.
-    assert_eq!(police(&p, &mut s, 1500, 12_900_000), Green);
+    assert_eq!(police(&p, &mut s, 1500, now + 7_900_000), Green);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -3500));
 }
 
@@ -490,11 +513,12 @@ fn plain_flow_borrows_again_after_a_pause_that_fills_cbs_and_is_as_long_as_tcps_
     let p = profile(10_000, 1000, 5000).with_mode(mode::TCP).unwrap();
     let mut s = new_flow(&p, 0);
     assert_eq!(burst(&p, &mut s, 3, 500, 0), [Green, Green, Red]);
-    // 200 ms later the bucket is full and slow start ends; a burst borrows down to the floor.
-    let colours = burst(&p, &mut s, 14, 500, 200 * MS);
+    // 401 ms later (the red at 0 is kept as 32 ns) the bucket is full and slow start ends;
+    // a burst borrows down to the floor.
+    let mut now = SLOW_START_MIN_NS + MS;
+    let colours = burst(&p, &mut s, 14, 500, now);
     assert_eq!(colours.last(), Some(&Red), "{colours:?}");
     assert_eq!(Phase::of(&s), Phase::Plain, "{colours:?}");
-    let mut now = 200 * MS;
     // 120 ms fill cbs, but a BBR flow's ProbeRTT leaves such gaps at 80 ms round trips.
     now += PLAIN_PAUSE_NS - 30 * MS;
     assert_eq!(police(&p, &mut s, 500, now), Green);
@@ -521,16 +545,14 @@ fn a_tcp_flows_phase_is_no_debt_once_the_mode_changes() {
 #[test]
 fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
     let p = tcp_profile();
-    let mut s = new_flow(&p, 0);
-    assert_eq!(burst(&p, &mut s, 3, 1500, 0), [Green, Green, Red]);
-    // 5 ms later the bucket is full: the first green ends slow start.
-    assert_eq!(burst(&p, &mut s, 4, 1500, 5 * MS), [Green, Green, Yellow, Yellow]);
+    let (mut s, now) = tcp_flow_out_of_slow_start(&p);
+    assert_eq!(burst(&p, &mut s, 4, 1500, now), [Green, Yellow, Yellow, Yellow]);
     // fill_ns is (3000 + 5000) / 1e6 s = 8 ms: a pause of 7 ms is not a new start, but
     // the bucket is full again, so the debt is primed: the first shortfall is red...
-    assert_eq!(burst(&p, &mut s, 4, 1500, 12 * MS), [Green, Green, Red, Yellow]);
+    assert_eq!(burst(&p, &mut s, 4, 1500, now + 7 * MS), [Green, Green, Red, Yellow]);
     assert_eq!(Phase::of(&s), Phase::LenDebt);
     // ... a pause of 8 ms is: a plain bucket again.
-    assert_eq!(burst(&p, &mut s, 4, 1500, 20 * MS), [Green, Green, Red, Red]);
+    assert_eq!(burst(&p, &mut s, 4, 1500, now + 15 * MS), [Green, Green, Red, Red]);
     assert_eq!(Phase::of(&s), Phase::SlowStart);
 }
 
@@ -829,6 +851,7 @@ impl Model {
             let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
             if let Some(ModelPhase::SlowStart(Some(t), ..)) = self.phase
                 && half_full
+                && now_ns.saturating_sub(t * 32) >= SLOW_START_MIN_NS
             {
                 if now_ns.saturating_sub(t * 32) < SLOW_START_MAX_NS {
                     self.phase = Some(ModelPhase::LenDebt(false));
@@ -925,6 +948,11 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
         let tokens = s.tokens as i128;
         prop_assert!(tokens >= -ebs, "tokens {tokens} < -ebs {}, plain", -ebs);
         prop_assert!(tokens <= cbs - ebs, "tokens {tokens} > cbs - ebs {}, plain", cbs - ebs);
+    } else if p.mode == mode::TCP {
+        // An ECN-capable packet hands a plain flow to the len-debt rules (see `marked`) with
+        // its level, which may be the floor: a red there takes nothing, so the bucket stays
+        // at `-ebs` until it refills.
+        prop_assert!(s.tokens as i128 >= -ebs, "tokens {} < -ebs {}", s.tokens, -ebs);
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
     }
