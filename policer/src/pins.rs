@@ -131,12 +131,26 @@ fn mount_bpffs() -> Result<()> {
     Ok(())
 }
 
-/// Creates an empty directory with mode 0700.
+/// Creates an empty directory with mode 0700, and its parents (also 0700) if a `detach`
+/// of the last policer has just removed [`ROOT`] or [`PARTIAL_ROOT`].
 pub fn create_private_dir(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(path)
-        .context(|| format!("creating {}", path.display()))
+    let private = || fs::DirBuilder::new().mode(0o700).create(path);
+    let mut made = private();
+    // A detach can remove the empty parent between our two steps: a few tries.
+    for _ in 0..3 {
+        let Err(e) = &made else { break };
+        let Some(parent) = path.parent().filter(|_| e.kind() == std::io::ErrorKind::NotFound)
+        else {
+            break;
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .context(|| format!("creating {}", parent.display()))?;
+        made = private();
+    }
+    made.context(|| format!("creating {}", path.display()))
 }
 
 /// Leftovers of attaches of `iface` that were interrupted before they completed (their
@@ -180,10 +194,14 @@ pub fn remove_dir(path: &Path) -> Result<()> {
     fs::remove_dir(path).context(|| format!("removing {}", path.display()))
 }
 
-/// Removes the directory of `iface` if no policer is left in it.
+/// Removes the directory of `iface` if no policer is left in it, and [`ROOT`] and
+/// [`PARTIAL_ROOT`] if nothing is left in them: the last `detach` leaves nothing of ours on
+/// bpffs. (An attach that finds one gone makes it again: [`create_private_dir`].)
 pub fn remove_iface_dir_if_empty(iface: &str) {
-    // Fails, as it should, while a direction is still there.
+    // Each fails, as it should, while something is still in it.
     let _ = fs::remove_dir(iface_dir(iface));
+    let _ = fs::remove_dir(PARTIAL_ROOT);
+    let _ = fs::remove_dir(ROOT);
 }
 
 /// Direction directories of `iface` without a link: left by an attach that died.

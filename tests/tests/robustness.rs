@@ -348,6 +348,24 @@ fn an_attach_killed_at_any_step_leaves_nothing_attached_and_is_cleaned_up() {
     assert!(!attach_dying_at(&bed, "after-rename").status.success());
     bed.policer_ok(&["detach", &bed.b_if]);
     assert!(!pin_dir(&bed.b_if).exists());
+    assert_no_empty_root_is_left();
+}
+
+/// A detach leaves no empty directory of ours on bpffs: the pin roots are gone once the
+/// last policer is, or hold the policer of a test running beside this one (which may be
+/// between two steps of its own: a few looks).
+fn assert_no_empty_root_is_left() {
+    for root in [policer::pins::ROOT, policer::pins::PARTIAL_ROOT] {
+        let empty = || fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_none());
+        let stays_empty = (0..20).all(|_| {
+            let now_empty = empty();
+            if now_empty {
+                thread::sleep(Duration::from_millis(50));
+            }
+            now_empty
+        });
+        assert!(!stays_empty, "{root} is left empty");
+    }
 }
 
 #[test]
