@@ -234,15 +234,18 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & FIRST_RED_BITS;
-    if in_slow_start(state) && first_red != 0 && state.tokens >= half_bucket(profile) {
-        let since = since_first_red(state, now_ns);
-        if since < SLOW_START_MIN_NS {
-            // TCP's loss recovery, not TCP backing off: see SLOW_START_MIN_NS.
-        } else if since < SLOW_START_MAX_NS {
-            state.debt = 0;
-        } else {
-            become_plain(profile, state);
-        }
+    if !in_slow_start(state) || first_red == 0 || state.tokens < half_bucket(profile) {
+        return;
+    }
+    let since = since_first_red(state, now_ns);
+    if since < SLOW_START_MIN_NS {
+        // TCP's loss recovery, not TCP backing off: see SLOW_START_MIN_NS.
+        return;
+    }
+    if since < SLOW_START_MAX_NS {
+        state.debt = 0;
+    } else {
+        become_plain(profile, state);
     }
 }
 

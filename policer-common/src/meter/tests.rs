@@ -851,9 +851,10 @@ impl Model {
             let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
             if let Some(ModelPhase::SlowStart(Some(t), ..)) = self.phase
                 && half_full
-                && now_ns.saturating_sub(t * 32) >= SLOW_START_MIN_NS
+                && let since = now_ns.saturating_sub(t * 32)
+                && since >= SLOW_START_MIN_NS
             {
-                if now_ns.saturating_sub(t * 32) < SLOW_START_MAX_NS {
+                if since < SLOW_START_MAX_NS {
                     self.phase = Some(ModelPhase::LenDebt(false));
                 } else {
                     self.become_plain(ebs);
