@@ -128,9 +128,13 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
         state.debt = tcp::debt_of(state);
     }
     match profile.mode {
-        mode::LEN_DEBT => borrow_len_debt(profile, state, need, borrowed),
+        mode::LEN_DEBT => {
+            borrow_len_debt(profile, state, need, borrowed, scaled(profile.ebs_bytes) as u64)
+        }
         // A packet that will carry a mark: the `len-debt` rules, also at the floor.
-        mode::TCP if marked => borrow_len_debt(profile, state, need, borrowed),
+        mode::TCP if marked => {
+            borrow_len_debt(profile, state, need, borrowed, tcp::red_spacing(profile, borrowed))
+        }
         mode::TCP => tcp::borrow(profile, state, need, borrowed, now_ns),
         _ => borrow_junose(profile, state, need, borrowed),
     }
@@ -197,12 +201,17 @@ fn borrow_junose(profile: &Profile, state: &mut FlowState, need: i64, borrowed: 
     }
 }
 
-/// The debt grows by the packet's length; reaching `ebs` is red and resets it, and so is a
-/// packet that would take the bucket to `-ebs` or below.
+/// The debt grows by the packet's length; reaching `spacing` (`ebs`, or more in `tcp` mode)
+/// is red and resets it, and so is a packet that would take the bucket to `-ebs` or below.
 #[inline(always)]
-fn borrow_len_debt(profile: &Profile, state: &mut FlowState, need: i64, borrowed: u64) -> Colour {
-    let ebs = scaled(profile.ebs_bytes) as u64;
-    if at_floor(profile, borrowed) || state.debt.saturating_add(need as u64) >= ebs {
+fn borrow_len_debt(
+    profile: &Profile,
+    state: &mut FlowState,
+    need: i64,
+    borrowed: u64,
+    spacing: u64,
+) -> Colour {
+    if at_floor(profile, borrowed) || state.debt.saturating_add(need as u64) >= spacing {
         state.debt = 0;
         Colour::Red
     } else {

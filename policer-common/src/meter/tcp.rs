@@ -21,7 +21,10 @@
 //!   that lending doubled its losses against a plain bucket's).
 //! * **A flow that has repaid** (its bucket is full) gets its next shortfall red at once:
 //!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
-//!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies.
+//!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies,
+//!   widened to [`RED_SPACING_MIN_NS`] of the rate while the debt is shallow (see
+//!   [`red_spacing`]): TCP hears of a red a round trip later, and a second red before it
+//!   has cut is a second cut.
 //! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
 //!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
 //!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
@@ -44,7 +47,7 @@
 //! a debt stays under `2^62` nano-bytes): slow start, plain, watched, or none (`len-debt`).
 
 use super::{Colour, at_floor, borrow_len_debt, scaled};
-use crate::types::{FlowState, NANOS_PER_SEC, Profile};
+use crate::types::{FlowState, MAX_BURST_BYTES, NANOS_PER_SEC, Profile};
 
 /// In slow start; the rest of the word is [`LATE_RED`], the count of [`LATE_REDS`] and the
 /// time of its first red (in 32 ns units, at least 1), or 0 before it.
@@ -109,6 +112,33 @@ pub const SLOW_START_MIN_NS: u64 = SLOW_START_MAX_NS / 5;
 /// a round trip: 80-110 ms at 80 ms, where ending the plain bucket there lent BBR `ebs`
 /// again every 10 s and doubled its losses against a plain policer's).
 pub const PLAIN_PAUSE_NS: u64 = 150 * NANOS_PER_SEC / 1000;
+
+/// The least borrowing between two of the debt's reds while the debt is shallow, as a time
+/// of the rate: TCP hears of a red a round trip later and cuts then, so a red sooner after
+/// the last is in the same loss window and cuts it twice (CUBIC at 80 ms round trips with
+/// `ebs` of 100 ms: the red at once after a full bucket, the debt's red 111 ms later, and
+/// 0.80-0.89 of CIR against a plain bucket's 0.92; spaced so, 0.92-0.94). It covers round
+/// trips up to 100 ms, as the default `ebs` does.
+pub const RED_SPACING_MIN_NS: u64 = 200 * NANOS_PER_SEC / 1000;
+
+/// The debt at which the `len-debt` rules' next red comes for a packet that borrows
+/// `borrowed`: `ebs`, or [`RED_SPACING_MIN_NS`] of the rate if more while the bucket is less
+/// than half of `ebs` in debt (within [`MAX_BURST_BYTES`], so that a debt stays under
+/// `2^62`). Deeper, `ebs`: the debt's reds hold a flow that keeps climbing past the rate
+/// above the floor (CUBIC at 20 ms round trips with `ebs` of 100 ms, its reds spaced at
+/// 200 ms all the way down, reached the floor and was plain: 266 retransmissions against
+/// 76).
+#[inline(always)]
+pub(super) fn red_spacing(profile: &Profile, borrowed: u64) -> u64 {
+    let ebs = scaled(profile.ebs_bytes) as u64;
+    if borrowed >= ebs / 2 {
+        return ebs;
+    }
+    let least = profile.cir_bytes_per_sec / (NANOS_PER_SEC / RED_SPACING_MIN_NS);
+    let least = if least < MAX_BURST_BYTES { least } else { MAX_BURST_BYTES };
+    let least = scaled(least) as u64;
+    if least > ebs { least } else { ebs }
+}
 
 /// Where a `tcp`-mode flow is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +250,7 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
         SLOW_START => {}
         _ => {
             if state.tokens == scaled(profile.cbs_bytes) {
-                state.debt = scaled(profile.ebs_bytes) as u64;
+                state.debt = red_spacing(profile, 0);
             }
         }
     }
@@ -284,7 +314,7 @@ pub(super) fn borrow(
         return Colour::Red;
     }
     state.debt &= !PHASE_BITS;
-    let colour = borrow_len_debt(profile, state, need, borrowed);
+    let colour = borrow_len_debt(profile, state, need, borrowed, red_spacing(profile, borrowed));
     if watched {
         state.debt |= WATCHED;
     }

@@ -508,6 +508,49 @@ fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_
 }
 
 #[test]
+fn tcp_debts_reds_are_200_ms_of_the_rate_apart_in_a_shallow_debt() {
+    use super::tcp::red_spacing;
+    // 1 MB/s: 200 ms of the rate is 200 kB.
+    let p = profile(1_000_000, 3000, 100_000).with_mode(mode::TCP).unwrap();
+    let spacing = |borrowed: i64| red_spacing(&p, nano(borrowed) as u64) as i64;
+    assert_eq!(spacing(0), nano(200_000));
+    assert_eq!(spacing(49_999), nano(200_000));
+    // Half of ebs in debt or deeper: ebs.
+    assert_eq!(spacing(50_000), nano(100_000));
+    // An ebs over 200 ms of the rate is the spacing; at 1 Tbit/s 200 ms is capped at 4 GiB.
+    let wide = profile(1_000_000, 3000, 300_000).with_mode(mode::TCP).unwrap();
+    assert_eq!(red_spacing(&wide, 0) as i64, nano(300_000));
+    let fast = profile(MAX_CIR_BYTES_PER_SEC, 3000, 100_000).with_mode(mode::TCP).unwrap();
+    assert_eq!(red_spacing(&fast, 0), MAX_BURST_BYTES * NS);
+}
+
+/// A flow out of its slow start, its bucket full (debt primed), then 1500 bytes every
+/// millisecond (1.5x the rate of 1 MB/s), cbs 3000, ebs 100 kB: the index of each red of
+/// the first 120 frames after the one red at once.
+fn reds_of_a_stream_at_1_5x(m: u8) -> Vec<usize> {
+    let p = profile(1_000_000, 3000, 100_000).with_mode(mode::TCP).unwrap();
+    let (mut s, now) = tcp_flow_out_of_slow_start(&p);
+    // 3 ms later the bucket is full: the first shortfall is red at once.
+    let start = now + 3 * MS;
+    assert_eq!(burst(&p, &mut s, 3, 1500, start), [Green, Green, Red]);
+    let p = p.with_mode(m).unwrap();
+    (1..=120).filter(|&i| police(&p, &mut s, 1500, start + i as u64 * MS) == Red).collect()
+}
+
+#[test]
+fn tcp_debts_red_after_a_red_comes_after_200_ms_of_the_rate_or_half_of_ebs_in_debt() {
+    // The bucket sinks by 500 bytes a frame, from 0. Under the len-debt rules the debt
+    // (1500 a frame) reaches ebs at the 67th frame, 66 ms after the red: the next loss
+    // window at round trips of 80 ms, a second cut of TCP's window.
+    let len_debt = reds_of_a_stream_at_1_5x(mode::LEN_DEBT);
+    assert_eq!(len_debt.first(), Some(&67), "{len_debt:?}");
+    // In tcp mode the debt counts to 200 kB while the bucket is under 50 kB in debt: at the
+    // 100th frame it reaches that depth with a debt of 150 kB, red.
+    let tcp = reds_of_a_stream_at_1_5x(mode::TCP);
+    assert_eq!(tcp.first(), Some(&100), "{tcp:?}");
+}
+
+#[test]
 fn plain_flow_borrows_again_after_a_pause_that_fills_cbs_and_is_as_long_as_tcps_rto() {
     // cbs is 100 ms of the rate, the whole bucket 600 ms.
     let p = profile(10_000, 1000, 5000).with_mode(mode::TCP).unwrap();
@@ -844,7 +887,7 @@ impl Model {
         }
         if matches!(self.phase, Some(ModelPhase::LenDebt(_))) && self.tokens == cbs {
             self.phase = Some(ModelPhase::LenDebt(false));
-            self.debt = ebs;
+            self.debt = model_spacing(p, 0);
         }
         if self.tokens >= need {
             self.tokens -= need;
@@ -900,7 +943,7 @@ impl Model {
         }
         let by_len = p.mode != mode::JUNOSE;
         let grows_by = if by_len { need } else { a };
-        if self.debt + grows_by >= ebs || (by_len && a >= ebs) {
+        if self.debt + grows_by >= model_spacing(p, a) || (by_len && a >= ebs) {
             self.debt = 0;
             Red
         } else {
@@ -909,6 +952,18 @@ impl Model {
             Yellow
         }
     }
+}
+
+/// The debt at which the debt's next red comes, for a packet that borrows `a` nano-bytes:
+/// `ebs`; in `tcp` mode 200 ms of the rate (at most 4 GiB) if more, while `a` is under half
+/// of `ebs`.
+fn model_spacing(p: &Profile, a: i128) -> i128 {
+    let ebs = p.ebs_bytes as i128 * NS as i128;
+    if p.mode != mode::TCP || a >= ebs / 2 {
+        return ebs;
+    }
+    let least = (p.cir_bytes_per_sec as i128 / 5).min(MAX_BURST_BYTES as i128) * NS as i128;
+    least.max(ebs)
 }
 
 /// A plain single-rate token bucket (hard tail drop): what `ebs = 0` must be.
@@ -936,8 +991,8 @@ impl TokenBucket {
 }
 
 /// Checks the invariants of DESIGN.md after a packet: `-ebs < tokens <= cbs` (a `tcp`-mode
-/// plain flow's plain bucket: `-ebs <= tokens <= cbs - ebs`), `debt < ebs` (or 0 when
-/// `ebs = 0`).
+/// plain flow's plain bucket: `-ebs <= tokens <= cbs - ebs`), `debt < ebs` (a `tcp`-mode
+/// flow's under its widest spacing of reds), or 0 when `ebs = 0`.
 fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     let cbs = p.cbs_bytes as i128 * NS as i128;
     let ebs = p.ebs_bytes as i128 * NS as i128;
@@ -960,11 +1015,18 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     if p.mode == mode::TCP && Phase::of(s) != Phase::LenDebt {
         return Ok(());
     }
-    // A debt is under ebs, or 0 when ebs is 0; a `tcp`-mode flow's is primed to ebs when its
-    // bucket is full.
+    // A debt is under ebs (in `tcp` mode under the widest spacing of its reds), or 0 when
+    // ebs is 0; a `tcp`-mode flow's is primed to that spacing when its bucket is full.
     let debt = s.debt as i128;
-    let primed = p.mode == mode::TCP && debt == ebs;
-    prop_assert!(debt < ebs || primed || (ebs == 0 && debt == 0), "debt {} with ebs {}", debt, ebs);
+    let limit = model_spacing(p, 0);
+    let primed = p.mode == mode::TCP && debt == limit;
+    prop_assert!(
+        debt < limit || primed || (ebs == 0 && debt == 0),
+        "debt {} with ebs {} (reds spaced {})",
+        debt,
+        ebs,
+        limit
+    );
     Ok(())
 }
 
