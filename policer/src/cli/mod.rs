@@ -79,8 +79,9 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "drop|pass|ecn|dscp=N", value_parser = profile::parse_action)]
     red: Option<u8>,
     /// How a flow borrows once its bucket is short: tcp (the default: the len-debt rules,
-    /// with a plain bucket for slow start, an immediate red for a flow that has repaid, and
-    /// a plain bucket for a flow that ignores its reds),
+    /// with a plain bucket for slow start, an immediate red for a flow that has repaid, the
+    /// debt's reds at least 200ms of the rate apart while the bucket is less than half of
+    /// ebs in debt, and a plain bucket for a flow that ignores its reds),
     /// len-debt (the debt grows by the packet's length) or junose (the exact JunosE rules).
     /// See README, "Modes and choosing a profile".
     #[arg(long, value_name = "tcp|len-debt|junose", value_parser = profile::parse_mode)]
