@@ -138,10 +138,9 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
     let mut made = private();
     // A detach can remove the empty parent between our two steps: a few tries.
     for _ in 0..3 {
-        let Err(e) = &made else { break };
-        let Some(parent) = path.parent().filter(|_| e.kind() == std::io::ErrorKind::NotFound)
-        else {
-            break;
+        let parent = match (&made, path.parent()) {
+            (Err(e), Some(parent)) if e.kind() == std::io::ErrorKind::NotFound => parent,
+            _ => break,
         };
         fs::DirBuilder::new()
             .recursive(true)
