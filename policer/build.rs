@@ -55,8 +55,9 @@ fn main() {
         "building policer-ebpf failed ({status}); it needs {rustc} with the bpfel core and \
          bpf-linker: run `sudo scripts/setup.sh`"
     );
-    let object = target_dir.join("bpfel-unknown-none/release/policer");
-    println!("cargo:rustc-env=POLICER_EBPF_OBJECT={}", object.display());
+    let objects = target_dir.join("bpfel-unknown-none/release");
+    println!("cargo:rustc-env=POLICER_EBPF_OBJECT={}", objects.join("policer").display());
+    println!("cargo:rustc-env=POLICER_ANCHORS_OBJECT={}", objects.join("anchors").display());
 }
 
 /// `<workspace>/target` from `<...>/target/<profile>/build/policer-<hash>/out`.

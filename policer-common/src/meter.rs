@@ -58,6 +58,7 @@ pub const fn new_flow(profile: &Profile, now_ns: u64) -> FlowState {
         packets: 0,
         bytes: 0,
         red_packets: 0,
+        lock: 0,
     }
 }
 

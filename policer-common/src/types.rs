@@ -14,15 +14,14 @@ pub const MAX_BURST_BYTES: u64 = 1 << 32;
 pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
-/// older policer's pins are recognised instead of misread. (3: mode 2 is `tcp`, no longer
-/// `early`.)
-pub const LAYOUT_VERSION: u32 = 3;
+/// older policer's pins are recognised instead of misread. (4: the flow's lock is in its
+/// state; no lock stripes.)
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";
 pub const MAP_FLOWS: &str = "POLICER_FLOWS";
 pub const MAP_COUNTERS: &str = "POLICER_COUNTS";
-pub const MAP_LOCKS: &str = "POLICER_LOCKS";
 /// Name of the XDP program in the object file.
 pub const PROG_XDP: &str = "policer_xdp";
 /// Name of the TC program in the object file.
@@ -40,8 +39,6 @@ pub const PROG_TC_PASS: &str = "tc_pass";
 
 /// Default size of the flow table.
 pub const DEFAULT_MAX_FLOWS: u32 = 65_536;
-/// Number of spin locks that serialise updates of flow state (a power of two).
-pub const LOCK_STRIPES: u32 = 1024;
 
 /// How a packet is mapped to a bucket.
 pub mod key_mode {
@@ -291,13 +288,28 @@ impl FlowKey {
     /// The key that `mode` makes of a full 5-tuple key.
     #[inline(always)]
     pub fn for_mode(&self, mode: u8) -> FlowKey {
-        let mut key = FlowKey { family: self.family, ..FlowKey::default() };
-        match mode {
-            key_mode::SRC => key.src = self.src,
-            key_mode::DST => key.dst = self.dst,
-            _ => key = *self,
-        }
+        let mut key = *self;
+        key.restrict_to(mode);
         key
+    }
+
+    /// Clears, in place, what `mode` leaves out of a full 5-tuple key: nothing for the
+    /// 5-tuple, so the common key costs no copy in the kernel program.
+    #[inline(always)]
+    pub fn restrict_to(&mut self, mode: u8) {
+        let keep_src = match mode {
+            key_mode::SRC => true,
+            key_mode::DST => false,
+            _ => return,
+        };
+        if keep_src {
+            self.dst = [0; 16];
+        } else {
+            self.src = [0; 16];
+        }
+        self.src_port = 0;
+        self.dst_port = 0;
+        self.proto = 0;
     }
 }
 
@@ -315,8 +327,12 @@ pub struct FlowState {
     pub packets: u64,
     pub bytes: u64,
     pub red_packets: u64,
+    /// The flow's lock, in its own cache line: 1 while a CPU updates the state (taken with
+    /// an atomic compare-and-exchange by the kernel program), else 0. User space reads it
+    /// as 0 or 1 and never writes it.
+    pub lock: u64,
 }
-const _: () = assert!(size_of::<FlowState>() == 48);
+const _: () = assert!(size_of::<FlowState>() == 56);
 
 impl FlowState {
     /// Tokens in whole bytes (rounded toward zero).
@@ -364,6 +380,9 @@ pub mod counter {
     /// IPv6 packets whose extension-header chain was too long to reach the ports (policed,
     /// keyed without ports).
     pub const EXT_CHAIN_TOO_LONG: u32 = 11;
+    /// Frames passed unpoliced because another CPU held their flow's lock for longer than
+    /// the program waits (fail open; see the kernel program's `LOCK_TRIES`).
+    pub const FLOW_BUSY: u32 = 12;
     /// Per colour and outcome: `BY_COLOUR + colour * 3 + outcome` (passed, marked, dropped).
     pub const BY_COLOUR: u32 = 16;
     /// Size of the counters map.

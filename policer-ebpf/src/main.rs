@@ -3,33 +3,52 @@
 //! the same path ([`police_frame`]); they differ only in how long a frame is on the wire and
 //! how a verdict is spelled.
 //!
+//! Cost. The hot path is one parse, one flow-table lookup, one clock read, one atomic
+//! compare-and-exchange and one exchange on the flow's own cache line, the meter, and
+//! per-CPU counters (`cargo xtask bench cost` measures it against the per-flow bucket a C
+//! author writes; bench/RESULTS.md). What was taken out, and what each piece cost, is in
+//! docs/cost.md.
+//!
 //! Concurrency: flow state lives in an LRU hash (the kernel evicts the least recently used
-//! flow when the table is full, so policing never stops), and an LRU hash cannot hold a
-//! `bpf_spin_lock` on this kernel. Updates are serialised instead by an array of
-//! [`LOCK_STRIPES`] spin locks, picked by a hash of the flow key: two CPUs handling packets
-//! of one flow take the same lock, so each packet sees the state the previous one left, and
-//! the meter is exact under concurrency. The one gap: if the LRU evicts a flow while another
-//! CPU holds a pointer to its entry, that CPU's update lands in the recycled entry, which
-//! needs the table to be full and a flow to be both evicted and active at that instant.
+//! flow when the table is full, so policing never stops), which cannot hold a
+//! `bpf_spin_lock` on this kernel. Each flow's state carries its own lock word instead,
+//! taken with an atomic compare-and-exchange and released with an atomic exchange (both
+//! full barriers): two CPUs handling packets of one flow serialise on it, so each packet
+//! sees the state the previous one left, and the meter is exact under concurrency. The
+//! holder keeps it for a few dozen instructions with preemption off; a CPU that finds it
+//! taken retries up to [`LOCK_TRIES`] times (microseconds), and should a holder be stalled
+//! longer than that (a storm of hardware interrupts on its CPU), the packet passes
+//! unpoliced and is counted as `flow busy`: the failure rule, never a wait without end.
+//! The one gap, as with any lock kept in an LRU value: if the LRU evicts a flow while
+//! another CPU holds a pointer to its entry, that CPU's update lands in the recycled entry,
+//! which needs the table to be full and a flow to be both evicted and active at that
+//! instant.
+//!
+//! Profile: read in place (no copy) from the slot the generation names. User space writes
+//! only the inactive slot, flips the generation, and waits for an RCU grace period before
+//! it may write that slot again, so no program run ever sees a slot being rewritten (see
+//! `policer::maps::Maps::store_profile`).
 #![no_std]
 #![no_main]
+// BPF has atomics but the bpfel target's `core` offers no atomic types: the intrinsics.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
 mod frame;
 
+use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
+
 use aya_ebpf::{
     EbpfContext,
-    bindings::{BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT, bpf_spin_lock, xdp_action},
+    bindings::{BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT, xdp_action},
     btf_maps::{Array, LruHashMap, PerCpuArray},
-    helpers::{
-        bpf_ktime_get_ns, bpf_redirect, bpf_spin_lock, bpf_spin_unlock, bpf_xdp_get_buff_len,
-    },
+    helpers::{bpf_ktime_get_ns, bpf_redirect, bpf_xdp_get_buff_len},
     macros::{btf_map, classifier, xdp},
     programs::{TcContext, XdpContext},
 };
 use aya_log_ebpf::warn;
 use policer_common::{
-    Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, LOCK_STRIPES, Profile, ProfileCell,
-    action, counter, meter,
+    Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, Profile, ProfileCell, counter, meter,
     parse::{self, Layout, Parsed},
     rewrite::{self, Outcome},
 };
@@ -47,16 +66,10 @@ static POLICER_FLOWS: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usiz
 #[btf_map]
 static POLICER_COUNTS: PerCpuArray<Counter, { counter::LEN as usize }> = PerCpuArray::new();
 
-#[repr(C)]
-struct FlowLock {
-    lock: bpf_spin_lock,
-}
-
-#[btf_map]
-static POLICER_LOCKS: Array<FlowLock, { LOCK_STRIPES as usize }> = Array::new();
-
-/// Attempts to read a profile that user space is not rewriting at that instant.
-const PROFILE_READ_TRIES: usize = 3;
+/// Attempts at a flow's lock before its packet passes unpoliced. A holder keeps it for a
+/// few dozen instructions with preemption off, so one attempt nearly always succeeds; 1024
+/// cover microseconds of a holder interrupted by hardware.
+const LOCK_TRIES: u32 = 1024;
 
 /// XDP, ingress. A multi-buffer (jumbo) frame is charged whole: `bpf_xdp_get_buff_len`
 /// counts every buffer, not just the first one the parser sees.
@@ -113,7 +126,7 @@ fn police_frame<C: EbpfContext>(
 ) -> Verdict {
     let (parsed, layout) = parse::parse_with_layout(frame);
     let len = wire_len(&layout);
-    let key = match parsed {
+    let mut key = match parsed {
         Parsed::Flow(key) => key,
         Parsed::NonIp => return count_and_pass(counter::NON_IP, len),
         Parsed::Malformed => return count_and_pass(counter::UNPARSED, len),
@@ -121,21 +134,29 @@ fn police_frame<C: EbpfContext>(
     if layout.ext_chain_too_long {
         count(counter::EXT_CHAIN_TOO_LONG, len);
     }
-    // The two fail-open paths below should never be taken: each logs (aya-log, read by
+    // The fail-open paths below should never be taken: each logs (aya-log, read by
     // `policer log`) besides counting, so an operator learns why packets went unpoliced.
-    let Some(profile) = read_profile() else {
+    let Some(profile) = profile_in_force() else {
         warn!(ctx, "no valid profile: frame of {} bytes passed unpoliced", len);
         return count_and_pass(counter::NO_PROFILE, len);
     };
-    let policed_key = key.for_mode(profile.key_mode);
     // Whether the packet can carry a CE mark: read only where `--yellow/--red ecn` ask for it.
     let ect = profile.marks_ecn()
         && rewrite::ecn(frame, layout.l3_offset as usize, key.family).is_some_and(|e| e != 0);
-    let Some((colour, act)) = police_flow(&profile, &policed_key, len, ect) else {
-        warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
-        return count_and_pass(counter::FLOW_TABLE_ERROR, len);
+    let family = key.family;
+    key.restrict_to(profile.key_mode);
+    let (colour, act) = match police_flow(profile, &key, len, ect) {
+        Policed::Coloured(colour, act) => (colour, act),
+        Policed::NoEntry => {
+            warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
+            return count_and_pass(counter::FLOW_TABLE_ERROR, len);
+        }
+        Policed::Busy => {
+            warn!(ctx, "flow lock held too long: frame of {} bytes passed unpoliced", len);
+            return count_and_pass(counter::FLOW_BUSY, len);
+        }
     };
-    let outcome = rewrite::apply(frame, &layout, key.family, act);
+    let outcome = rewrite::apply(frame, &layout, family, act);
     count(colour as u32, len);
     count(counter::by_colour(colour as u32, outcome as u32), len);
     match outcome {
@@ -148,11 +169,20 @@ fn police_frame<C: EbpfContext>(
     }
 }
 
+/// What became of a packet at its flow's bucket.
+enum Policed {
+    /// Coloured, with the action to carry out.
+    Coloured(Colour, u8),
+    /// The flow could neither be found nor inserted.
+    NoEntry,
+    /// Another CPU held the flow's lock through every attempt.
+    Busy,
+}
+
 /// Colours a packet against its flow's bucket, creating the bucket (full) for a new flow,
-/// and says what to do with it (`ect`: it can carry an ECN mark). `None` when the flow can
-/// neither be found nor inserted.
+/// and says what to do with it (`ect`: it can carry an ECN mark).
 #[inline(always)]
-fn police_flow(profile: &Profile, key: &FlowKey, len: u32, ect: bool) -> Option<(Colour, u8)> {
+fn police_flow(profile: &Profile, key: &FlowKey, len: u32, ect: bool) -> Policed {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let state = match POLICER_FLOWS.get_ptr_mut(key) {
@@ -163,58 +193,71 @@ fn police_flow(profile: &Profile, key: &FlowKey, len: u32, ect: bool) -> Option<
             {
                 count(counter::NEW_FLOWS, 0);
             }
-            POLICER_FLOWS.get_ptr_mut(key)?
+            match POLICER_FLOWS.get_ptr_mut(key) {
+                Some(state) => state,
+                None => return Policed::NoEntry,
+            }
         }
     };
-    let lock = POLICER_LOCKS.get_ptr_mut(stripe(key))?;
-    // SAFETY: `lock` and `state` point into map values the kernel keeps alive for this
-    // program run; the lock is taken and released on the one straight path below, with no
-    // helper call in between, as the verifier requires.
+    // SAFETY: `state` points into a map value the kernel keeps alive for this program run.
+    let lock = unsafe { &raw mut (*state).lock };
+    if !lock_flow(lock) {
+        return Policed::Busy;
+    }
+    // SAFETY: as above; this CPU holds the flow's lock until `unlock_flow`, so no other CPU
+    // writes the state meanwhile.
     unsafe {
-        let lock = &raw mut (*lock).lock;
-        bpf_spin_lock(lock);
         let (colour, act) = meter::police_and_act(profile, &mut *state, len, now, ect);
         (*state).packets += 1;
         (*state).bytes += len as u64;
         if colour == Colour::Red {
             (*state).red_packets += 1;
         }
-        bpf_spin_unlock(lock);
-        Some((colour, act))
+        unlock_flow(lock);
+        Policed::Coloured(colour, act)
     }
 }
 
-/// The lock stripe of a flow: a multiplicative hash of the key's 8-byte words.
+/// Takes a flow's lock: 0 to 1 by compare-and-exchange (a full barrier), at most
+/// [`LOCK_TRIES`] times.
 #[inline(always)]
-fn stripe(key: &FlowKey) -> u32 {
-    const _: () = assert!(size_of::<FlowKey>() == 5 * size_of::<u64>());
-    // SAFETY: FlowKey is 40 bytes of plain integers with explicit padding, so any 40 bytes
-    // of it are a valid [u64; 5]; read_unaligned because FlowKey is only 2-byte aligned.
-    let words = unsafe { core::ptr::read_unaligned((key as *const FlowKey).cast::<[u64; 5]>()) };
-    let mut hash: u64 = 0;
-    for word in words {
-        hash = (hash ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    ((hash >> 32) as u32) & (LOCK_STRIPES - 1)
-}
-
-/// Copies the profile in force, retrying if user space swapped it during the copy.
-#[inline(always)]
-fn read_profile() -> Option<Profile> {
-    let cell = POLICER_PROFILE.get_ptr(0)?;
-    for _ in 0..PROFILE_READ_TRIES {
-        // SAFETY: `cell` points to the single, preallocated entry of an array map. The
-        // volatile reads keep the two generation reads around the copy (see ProfileCell).
-        unsafe {
-            let before = core::ptr::read_volatile(&raw const (*cell).generation);
-            let profile = core::ptr::read_volatile(&raw const (*cell).slots[(before & 1) as usize]);
-            let after = core::ptr::read_volatile(&raw const (*cell).generation);
-            if before == after && profile.cir_bytes_per_sec != 0 {
-                return Some(profile);
-            }
+fn lock_flow(lock: *mut u64) -> bool {
+    for _ in 0..LOCK_TRIES {
+        // SAFETY: `lock` points to a u64 in a live map value; the kernel's BPF atomics work
+        // on map values, and the verifier checks the access.
+        let (_, taken) = unsafe {
+            atomic_cxchg::<u64, { AtomicOrdering::Acquire }, { AtomicOrdering::Relaxed }>(
+                lock, 0, 1,
+            )
+        };
+        if taken {
+            return true;
         }
     }
-    None
+    false
+}
+
+/// Releases a flow's lock with an atomic exchange: a full barrier on every architecture,
+/// so the state written under the lock is visible before the lock reads 0.
+#[inline(always)]
+fn unlock_flow(lock: *mut u64) {
+    // SAFETY: as in `lock_flow`.
+    unsafe { atomic_xchg::<u64, { AtomicOrdering::Release }>(lock, 0) };
+}
+
+/// The profile in force, read in place: the slot the generation names, which user space
+/// does not rewrite until every program run that may read it has ended (see the module
+/// comment). `None` while no valid profile is stored.
+#[inline(always)]
+fn profile_in_force() -> Option<&'static Profile> {
+    let cell = POLICER_PROFILE.get_ptr(0)?;
+    // SAFETY: `cell` points to the single, preallocated entry of an array map; the volatile
+    // read takes the generation once, as it is now.
+    unsafe {
+        let generation = core::ptr::read_volatile(&raw const (*cell).generation);
+        let profile = &(*cell).slots[(generation & 1) as usize];
+        (profile.cir_bytes_per_sec != 0).then_some(profile)
+    }
 }
 
 #[inline(always)]

@@ -56,6 +56,13 @@ pub fn ebpf_object() -> &'static [u8] {
     EBPF_OBJECT
 }
 
+/// The cost benchmark's anchors: the per-flow buckets a C author writes first (with and
+/// without a lock) and a bare `XDP_DROP`, built like the kernel program. Never attached by
+/// the product.
+pub fn bench_anchors_object() -> &'static [u8] {
+    aya::include_bytes_aligned!(env!("POLICER_ANCHORS_OBJECT"))
+}
+
 /// Which XDP mode to attach in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum XdpModeChoice {

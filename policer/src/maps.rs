@@ -13,8 +13,7 @@ use policer_common::{
 
 use crate::error::{Context as _, Error, Result};
 
-/// The maps of one policer that user space reads or writes, and pins. (The lock stripes
-/// are the kernel program's alone: the program holds them, nothing pins them.)
+/// The maps of one policer that user space reads or writes, and pins.
 pub struct Maps {
     profile: Map,
     flows: Map,
@@ -105,7 +104,10 @@ impl Maps {
 
     /// Puts `profile` in force without the kernel program ever reading a torn profile: it is
     /// written into the inactive slot first, and made active by a second write that bumps the
-    /// generation (see [`ProfileCell`]). Callers serialise stores (see `Policer::set`).
+    /// generation (see [`ProfileCell`]). The kernel program reads the active slot in place,
+    /// so before returning this waits for every program run that may still be reading the
+    /// slot just retired (an RCU grace period): the next store may rewrite it. Callers
+    /// serialise stores (see `Policer::set`).
     pub fn store_profile(&mut self, profile: &Profile) -> Result<()> {
         let mut array: Array<&mut MapData, ProfileCell> =
             Array::try_from(&mut self.profile).context(|| format!("opening {MAP_PROFILE}"))?;
@@ -123,7 +125,9 @@ impl Maps {
         cell.slots[(next & 1) as usize] = *profile;
         array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
         cell.generation = next;
-        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))
+        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
+        wait_for_readers();
+        Ok(())
     }
 
     /// Records how the program was attached (user space only; the kernel ignores it).
@@ -218,5 +222,19 @@ impl Maps {
             _ => return Ok(0),
         };
         Ok(info.context(|| format!("reading {MAP_FLOWS}"))?.max_entries())
+    }
+}
+
+/// Waits until every BPF program run that started before the call has ended: XDP and TC
+/// programs run inside RCU read-side sections (softirq or bottom halves off), and
+/// `membarrier(MEMBARRIER_CMD_GLOBAL)` returns after an RCU grace period. Kernels built
+/// with `nohz_full` refuse that command; there, a pause a thousand times longer than any
+/// program run stands in for it.
+fn wait_for_readers() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+    // SAFETY: membarrier takes no pointers; it only waits.
+    let waited = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } == 0;
+    if !waited {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

@@ -63,6 +63,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     print_row("non-IP", counters.get(counter::NON_IP));
     print_row("no profile", counters.get(counter::NO_PROFILE));
     print_row("table err", counters.get(counter::FLOW_TABLE_ERROR));
+    print_row("flow busy", counters.get(counter::FLOW_BUSY));
     println!("  policed without ports:");
     print_row("ipv6 ext", counters.get(counter::EXT_CHAIN_TOO_LONG));
     println!(
@@ -119,6 +120,7 @@ fn counters_json(counters: &Counters) -> Value {
         "non_ip": pair(counter::NON_IP),
         "no_profile": pair(counter::NO_PROFILE),
         "flow_table_error": pair(counter::FLOW_TABLE_ERROR),
+        "flow_busy": pair(counter::FLOW_BUSY),
         "new_flows": counters.get(counter::NEW_FLOWS).packets,
     })
 }

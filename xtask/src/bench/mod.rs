@@ -39,7 +39,10 @@ enum Part {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     build_policer()?;
     match &args.part {
-        Some(Part::Cost(a)) => print!("{}", cost::markdown(a, &cost::run(a)?)),
+        Some(Part::Cost(a)) => {
+            print!("{}", cost::markdown(a, &cost::run(a)?));
+            print!("\n{}", cost::sizes_markdown(&cost::sizes()?));
+        }
         Some(Part::Load(a)) => print!("{}", load::markdown(a, &load::run(a)?)),
         Some(Part::Tcp(a)) => print!("{}", tcp::markdown(&tcp::run(a)?)),
         Some(Part::Trace(a)) => trace::run(a)?,
@@ -54,6 +57,7 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.out)?;
     let cost_args = cost::CostArgs::preset(args.quick);
     let cost_rows = cost::run(&cost_args)?;
+    let sizes = cost::sizes()?;
     let load_args = load::LoadArgs::preset(args.quick);
     let load_rows = load::run(&load_args)?;
     let check = tcp::delay_line_check()?;
@@ -72,7 +76,7 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
          {}\n{}\n{}\n{}\n{}\n{}\n{}",
         if args.quick { " --quick" } else { "" },
         crate::machine::describe(),
-        cost::markdown(&cost_args, &cost_rows),
+        cost::markdown(&cost_args, &cost_rows) + "\n" + &cost::sizes_markdown(&sizes),
         load::markdown(&load_args, &load_rows),
         check.markdown(),
         tcp::markdown(&main),

@@ -1,0 +1,201 @@
+//! The cost benchmark's anchors: the per-flow token bucket a C author writes first, built
+//! exactly like the policer (same compiler, linker and flags), so that `cargo xtask bench
+//! cost` compares the policer with them in one run. Not part of the product: this object
+//! is only ever loaded by the benchmark.
+//!
+//! Both parse Ethernet (no VLAN tag), IPv4 (with the `ihl` check) and TCP/UDP ports; other
+//! frames pass. Each keeps one bucket per 5-tuple (a 16-byte key, as a C author packs it),
+//! refills it from `bpf_ktime_get_ns` at the rate in nano-bytes (no division, as ours),
+//! compares, and counts in one per-CPU counter:
+//! * `anchor_naive_*`: an LRU hash, the bucket updated without a lock (wrong when two CPUs
+//!   feed one flow);
+//! * `anchor_locked_*`: a plain hash whose value holds a `bpf_spin_lock` (exact on many
+//!   CPUs; a full table refuses new flows, which then pass).
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::{BPF_ANY, TC_ACT_OK, TC_ACT_SHOT, bpf_spin_lock, xdp_action},
+    btf_maps::{HashMap, LruHashMap, PerCpuArray},
+    helpers::{bpf_ktime_get_ns, bpf_spin_lock, bpf_spin_unlock},
+    macros::{btf_map, classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
+
+/// 1 Gbit/s in bytes per second, and a bucket of 100 ms of it: no benchmark empties it.
+const RATE: u64 = 125_000_000;
+const BURST_NANO_BYTES: u64 = RATE / 10 * 1_000_000_000;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Key {
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    _pad: [u8; 3],
+}
+
+#[repr(C)]
+struct Bucket {
+    tokens: u64,
+    last_ns: u64,
+}
+
+#[repr(C)]
+struct LockedBucket {
+    lock: bpf_spin_lock,
+    _pad: u32,
+    tokens: u64,
+    last_ns: u64,
+}
+
+/// Sized at load time by the benchmark.
+#[btf_map]
+static ANCHOR_LRU: LruHashMap<Key, Bucket, 65_536> = LruHashMap::new();
+#[btf_map]
+static ANCHOR_LOCKED: HashMap<Key, LockedBucket, 65_536> = HashMap::new();
+#[btf_map]
+static ANCHOR_COUNTS: PerCpuArray<u64, 2> = PerCpuArray::new();
+
+/// The 5-tuple of an IPv4 TCP/UDP frame between `data` and `end`.
+#[inline(always)]
+fn parse(data: usize, end: usize) -> Option<Key> {
+    if data + 14 + 20 > end {
+        return None;
+    }
+    // SAFETY: the 34 bytes read below were checked to lie before `end` just above.
+    let (ethertype, version_ihl, proto, src, dst) = unsafe {
+        (
+            core::ptr::read_unaligned((data + 12) as *const u16),
+            *((data + 14) as *const u8),
+            *((data + 23) as *const u8),
+            core::ptr::read_unaligned((data + 26) as *const u32),
+            core::ptr::read_unaligned((data + 30) as *const u32),
+        )
+    };
+    if ethertype != 0x0008u16 || version_ihl >> 4 != 4 || version_ihl & 0x0f < 5 {
+        return None;
+    }
+    if proto != 6 && proto != 17 {
+        return None;
+    }
+    let l4 = data + 14 + ((version_ihl & 0x0f) as usize) * 4;
+    if l4 + 4 > end {
+        return None;
+    }
+    // SAFETY: the 4 port bytes lie before `end`, checked just above.
+    let (sport, dport) = unsafe {
+        (
+            core::ptr::read_unaligned(l4 as *const u16),
+            core::ptr::read_unaligned((l4 + 2) as *const u16),
+        )
+    };
+    Some(Key { src, dst, sport, dport, proto, _pad: [0; 3] })
+}
+
+/// Refills and takes `len` bytes: true when the bucket had them.
+#[inline(always)]
+fn take(tokens: &mut u64, last_ns: &mut u64, now: u64, len: u64) -> bool {
+    // A second fills any bucket here: clamping to it keeps the product within 64 bits.
+    let elapsed = now.saturating_sub(*last_ns).min(1_000_000_000);
+    *last_ns = now;
+    let refilled = *tokens + elapsed * RATE;
+    *tokens = if refilled > BURST_NANO_BYTES { BURST_NANO_BYTES } else { refilled };
+    let need = len * 1_000_000_000;
+    if *tokens >= need {
+        *tokens -= need;
+        true
+    } else {
+        false
+    }
+}
+
+#[inline(always)]
+fn count(conform: bool) -> bool {
+    if let Some(c) = ANCHOR_COUNTS.get_ptr_mut(!conform as u32) {
+        // SAFETY: a per-CPU entry, written only by this CPU.
+        unsafe { *c += 1 };
+    }
+    conform
+}
+
+#[inline(always)]
+fn naive(data: usize, end: usize) -> bool {
+    let Some(key) = parse(data, end) else { return true };
+    let len = (end - data) as u64;
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    match ANCHOR_LRU.get_ptr_mut(key) {
+        // SAFETY: a pointer to a live map value, for this program run.
+        Some(b) => unsafe { count(take(&mut (*b).tokens, &mut (*b).last_ns, now, len)) },
+        None => {
+            let b = Bucket { tokens: BURST_NANO_BYTES - len * 1_000_000_000, last_ns: now };
+            let _ = ANCHOR_LRU.insert(key, b, BPF_ANY as u64);
+            count(true)
+        }
+    }
+}
+
+#[inline(always)]
+fn locked(data: usize, end: usize) -> bool {
+    let Some(key) = parse(data, end) else { return true };
+    let len = (end - data) as u64;
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let Some(b) = ANCHOR_LOCKED.get_ptr_mut(key) else {
+        let b = LockedBucket {
+            lock: bpf_spin_lock { val: 0 },
+            _pad: 0,
+            tokens: BURST_NANO_BYTES - len * 1_000_000_000,
+            last_ns: now,
+        };
+        let _ = ANCHOR_LOCKED.insert(key, b, BPF_ANY as u64);
+        return count(true);
+    };
+    // SAFETY: a live map value; the lock is held on one straight path with no helper call.
+    let conform = unsafe {
+        bpf_spin_lock(&raw mut (*b).lock);
+        let conform = take(&mut (*b).tokens, &mut (*b).last_ns, now, len);
+        bpf_spin_unlock(&raw mut (*b).lock);
+        conform
+    };
+    count(conform)
+}
+
+#[xdp]
+pub fn anchor_naive_xdp(ctx: XdpContext) -> u32 {
+    if naive(ctx.data(), ctx.data_end()) { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+#[xdp]
+pub fn anchor_locked_xdp(ctx: XdpContext) -> u32 {
+    if locked(ctx.data(), ctx.data_end()) { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+#[classifier]
+pub fn anchor_naive_tc(ctx: TcContext) -> i32 {
+    if naive(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
+}
+
+#[classifier]
+pub fn anchor_locked_tc(ctx: TcContext) -> i32 {
+    if locked(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
+}
+
+/// A bare `XDP_DROP`: the ceiling of the flood benchmark.
+#[xdp]
+pub fn xdp_drop(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";
