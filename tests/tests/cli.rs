@@ -347,6 +347,8 @@ fn output_into_a_closed_pipe_ends_quietly() {
         &["flows", iface, "--json"],
         &["list"],
         &["list", "--json"],
+        &["completions", "bash"],
+        &["man"],
         &["--help"],
     ];
     for args in commands {
@@ -384,4 +386,25 @@ fn output_into_a_closed_pipe_ends_quietly() {
 
 fn text_of(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `policer completions SHELL` and `policer man` work without root and name every command.
+#[test]
+fn completions_and_the_man_page_name_every_command() {
+    let commands = ["attach", "set", "stats", "flows", "list", "detach", "simulate", "log"];
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run_ok(policer_bin().to_str().unwrap(), ["completions", shell]);
+        for command in commands {
+            assert!(script.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    let page = run_ok(policer_bin().to_str().unwrap(), ["man"]);
+    for command in commands {
+        assert!(page.contains(&format!("policer\\-{command}(1)")), "man lacks {command}");
+    }
+    failed_with(
+        &run(policer_bin().to_str().unwrap(), ["completions", "tcsh"]),
+        "completions tcsh",
+        &["invalid value 'tcsh'"],
+    );
 }
