@@ -91,7 +91,7 @@ pub struct ProfileArgs {
     /// debt's reds at least 200ms of the rate apart while the bucket is less than half of
     /// ebs in debt, and a plain bucket for a flow that ignores its reds),
     /// len-debt (the debt grows by the packet's length) or junose (the exact JunosE rules).
-    /// See README, "Modes and choosing a profile".
+    /// See README, "Choosing a profile", and docs/algorithm.md.
     #[arg(long, value_name = "tcp|len-debt|junose", value_parser = profile::parse_mode)]
     mode: Option<u8>,
 }
