@@ -18,6 +18,6 @@ echo "== cargo test"
 # The integration tests make their own uniquely named namespaces and run in parallel.
 cargo test --workspace --no-fail-fast
 echo "== cargo xtask vm-test (the integration tests again, in QEMU on Debian bookworm's Linux 6.1)"
-# A second, older kernel: its verifier and features differ (no TCX before 6.6). See the
-# README's "Tested on" for what runs there.
+# A second, older kernel: its verifier and features differ (no TCX before 6.6). See
+# docs/kernel-support.md for what runs there.
 cargo xtask vm-test

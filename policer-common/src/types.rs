@@ -51,7 +51,7 @@ pub mod key_mode {
 }
 
 /// What happens to a packet of a given colour.
-/// How a flow borrows once its bucket is short (DESIGN.md section 2 and README, "Modes").
+/// How a flow borrows once its bucket is short (DESIGN.md section 2 and docs/algorithm.md).
 pub mod mode {
     /// The exact JunosE rules: the debt grows by the actual debt `len - tokens`; a packet
     /// that brings it to `ebs` is red and resets it.

@@ -34,7 +34,7 @@ pub fn parse_key_mode(text: &str) -> Result<u8, String> {
     }
 }
 
-/// The mode of a new policer (see README, "Modes and choosing a profile"): in
+/// The mode of a new policer (see docs/algorithm.md, "The modes measured"): in
 /// bench/RESULTS.md it gave CUBIC a quarter to a ninth of a plain bucket's retransmissions
 /// at a plain bucket's goodput at 20 and 80 ms (where `len-debt` loses goodput at 80 ms).
 pub const DEFAULT_MODE: u8 = mode::TCP;

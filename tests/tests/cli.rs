@@ -327,3 +327,84 @@ fn pins_of_the_first_layout_are_recognised_and_detach_removes_them() {
     bed.policer_ok(&["detach", &bed.b_if]);
     assert!(!dir.exists(), "detach removed the old pins");
 }
+
+/// `policer stats IFACE | head -1`: every command that prints ends quietly when its reader
+/// goes away, as `cat` does (killed by SIGPIPE, or done): no panic, no "Broken pipe", no
+/// backtrace.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    let bed = Testbed::new();
+    bed.attach(&["--cir", "1mbit"]);
+    // Flows, so that `flows` has rows to print.
+    bed.a.exec_ok("ping", ["-c", "3", "-i", "0.2", "-W", "1", &bed.b_addr]);
+    let iface = bed.b_if.as_str();
+    let commands: &[&[&str]] = &[
+        &["stats", iface],
+        &["stats", iface, "--json"],
+        &["flows", iface],
+        &["flows", iface, "--json"],
+        &["list"],
+        &["list", "--json"],
+        &["completions", "bash"],
+        &["man"],
+        &["--help"],
+    ];
+    for args in commands {
+        // The reader is gone before the first write, so every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = bed
+            .b
+            .policer_command(*args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run policer");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.is_empty(), "policer {args:?} into a closed pipe said: {stderr}");
+        assert!(
+            output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+            "policer {args:?} into a closed pipe: {:?}",
+            output.status
+        );
+    }
+    // And as a user types it: the first line, and nothing on stderr.
+    for (command, first) in [("stats", format!("policer on {iface} ")), ("flows", "flow ".into())] {
+        let line = format!(
+            "nsenter --net={} {} {command} {iface} | head -1",
+            bed.b.path().display(),
+            policer_bin().display()
+        );
+        let output = run("sh", ["-c", &line]);
+        let (stdout, stderr) = (text_of(&output.stdout), text_of(&output.stderr));
+        assert!(output.status.success() && stdout.starts_with(&first), "{line}: {stdout}");
+        assert!(stderr.is_empty(), "{line} said: {stderr}");
+    }
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `policer completions SHELL` and `policer man` work without root and name every command.
+#[test]
+fn completions_and_the_man_page_name_every_command() {
+    let commands = ["attach", "set", "stats", "flows", "list", "detach", "simulate", "log"];
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run_ok(policer_bin().to_str().unwrap(), ["completions", shell]);
+        for command in commands {
+            assert!(script.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    let page = run_ok(policer_bin().to_str().unwrap(), ["man"]);
+    for command in commands {
+        assert!(page.contains(&format!("policer\\-{command}(1)")), "man lacks {command}");
+    }
+    failed_with(
+        &run(policer_bin().to_str().unwrap(), ["completions", "tcsh"]),
+        "completions tcsh",
+        &["invalid value 'tcsh'"],
+    );
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod machine;
+mod man;
 mod replay_speed;
 mod vm_test;
 
@@ -29,6 +30,8 @@ enum Task {
     /// Build, boot another kernel (default: Debian bookworm's 6.1) in QEMU with virtme-ng
     /// over the host's root, run the integration tests in it, and fail if they fail.
     VmTest(vm_test::VmTestArgs),
+    /// Write the man pages (policer.1, policer-COMMAND.1) into target/man.
+    Man(man::ManArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::run(&args),
         Task::ReplaySpeed(args) => replay_speed::run(&args),
         Task::VmTest(args) => vm_test::run(&args),
+        Task::Man(args) => man::run(&args),
     }
 }

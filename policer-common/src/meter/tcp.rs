@@ -1,6 +1,8 @@
 //! `--mode tcp`: the `len-debt` rules, with a plain bucket for slow start, an immediate
 //! red for a flow that has repaid, and a plain bucket for a flow that ignores the debt's
-//! reds (README, "Modes and choosing a profile", has the measurements behind each rule).
+//! reds. Each rule's reason is here in a line; the measurements behind it are in
+//! docs/algorithm.md ("`--mode tcp`, rule by rule"), and the alternatives tried and dropped,
+//! with their figures, in docs/tried.md.
 //!
 //! * **Slow start** meets a plain bucket. Slow start ends with a round trip or two of
 //!   packets over the rate; a plain bucket drops them within one loss window, so TCP cuts
@@ -17,8 +19,7 @@
 //!   start-up at its estimate of the rate (or CUBIC whose halved window is just under it).
 //!   Such a flow is **watched**: the `len-debt` rules, but borrowing half of `cbs` before
 //!   its bucket is next full makes it plain (CUBIC backs off at the first red and refills;
-//!   BBR, lent more, takes it for rate and borrows on to the floor, and at 80 ms round trips
-//!   that lending doubled its losses against a plain bucket's).
+//!   BBR, lent more, takes it for rate and borrows on to the floor).
 //! * **A flow that has repaid** (its bucket is full) gets its next shortfall red at once:
 //!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
 //!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies,
@@ -75,17 +76,13 @@ const TIME_UNIT_SHIFT: u32 = 5;
 /// CUBIC at short round trips is under a plain bucket), not the red burst that ended its
 /// start-up (BBR's lasts a few round trips, and then it creeps back at its estimate).
 const LATE_RED_NS: u64 = SLOW_START_MAX_NS / 2;
-/// Shortfalls this long after the first red are counted for [`LATE_BURST_REDS`]. CUBIC's
-/// slow start at 80 ms ends in waves of reds for about a second after its first (in a trace
-/// 23 in its last wave, 1.04 s after the first red): counted from 1 s on (a trial), one of
-/// 4 CUBIC flows at 80 ms was made plain in most runs (92 retransmissions against 29).
+/// Shortfalls this long (1.25 s) after the first red are counted for [`LATE_BURST_REDS`].
+/// Rule: count only past the waves of reds that end CUBIC's slow start at long round trips
+/// (about a second; from 1 s on, CUBIC was made plain: docs/tried.md).
 const LATE_BURST_FROM_NS: u64 = SLOW_START_MAX_NS * 5 / 8;
-/// As many shortfalls or more from [`LATE_BURST_FROM_NS`] on are a burst of reds, not TCP
-/// held by them: CUBIC at 20 ms under a plain bucket loses a packet every round trip or few
-/// (7-15 a second, a second after its first red), BBR at 20 ms 46-116 within 200 ms,
-/// 1.3-1.6 s after its first red, when its bandwidth probe meets the empty bucket. (Its
-/// policer detection then paces it at the rate for 48 round trips, after which it probes
-/// again: unwatched, it borrowed `ebs` at 1.5x CIR before the floor made it plain.)
+/// As many shortfalls or more from [`LATE_BURST_FROM_NS`] on are a burst of reds (BBR's
+/// bandwidth probe meeting the empty bucket at short round trips), not TCP held by them
+/// (CUBIC loses one every round trip or few). Figures: docs/algorithm.md, the constants.
 const LATE_BURST_REDS: u64 = 24;
 
 /// How long after its first red a slow start may take to refill half its bucket: TCP's
@@ -97,37 +94,30 @@ const LATE_BURST_REDS: u64 = 24;
 pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
 
 /// How long after its first red a slow start's bucket half full again is TCP still in the
-/// loss recovery that red began, not TCP backed off. CUBIC at 20 ms round trips under a
-/// 100 ms bucket overshoots to 5-9x the rate before its first red; its recovery stalls it
-/// for 10-13 round trips (0.21-0.26 s after the red, in 5 of 18 traces), long enough to
-/// half-fill the bucket, and it leaves recovery with its halved window still 3-7x the rate.
-/// Ended there, the slow start lent that window `ebs` at once: the floor within 0.1 s, and
-/// a CUBIC flow plain for good (125 reds in 10 s against 25). The traces that ended later
-/// did so 0.57 s or more after the red. At long round trips the overshoot is small.
+/// loss recovery that red began, not TCP backed off. Reason: CUBIC at short round trips
+/// stalls in recovery long enough to half-fill the bucket with its window still several
+/// times the rate; ended there, it was lent `ebs` at once and went plain for good
+/// (traces and figures: docs/algorithm.md and docs/tried.md).
 pub const SLOW_START_MIN_NS: u64 = SLOW_START_MAX_NS / 5;
 
-/// The shortest pause that ends a plain flow's plain bucket (if it also fills `cbs`): under
-/// Linux's shortest retransmission timeout (200 ms, what TCP with no round trip to speak of
-/// waits out after losing its tail), over the gap a BBR flow leaves at each ProbeRTT (about
-/// a round trip: 80-110 ms at 80 ms, where ending the plain bucket there lent BBR `ebs`
-/// again every 10 s and doubled its losses against a plain policer's).
+/// The shortest pause that ends a plain flow's plain bucket (if it also fills `cbs`).
+/// Reason: under Linux's shortest retransmission timeout (200 ms, what TCP with no round
+/// trip waits out after losing its tail), over the gap BBR leaves at each ProbeRTT (about a
+/// round trip), which must not lend it `ebs` again (docs/tried.md).
 pub const PLAIN_PAUSE_NS: u64 = 150 * NANOS_PER_SEC / 1000;
 
 /// The least borrowing between two of the debt's reds while the debt is shallow, as a time
-/// of the rate: TCP hears of a red a round trip later and cuts then, so a red sooner after
-/// the last is in the same loss window and cuts it twice (CUBIC at 80 ms round trips with
-/// `ebs` of 100 ms: the red at once after a full bucket, the debt's red 111 ms later, and
-/// 0.80-0.89 of CIR against a plain bucket's 0.92; spaced so, 0.92-0.94). It covers round
-/// trips up to 100 ms, as the default `ebs` does.
+/// of the rate. Reason: TCP hears of a red a round trip later and cuts then, so a red sooner
+/// after the last is in the same loss window and cuts it twice. 200 ms covers round trips
+/// up to 100 ms, as the default `ebs` does (measured: docs/algorithm.md).
 pub const RED_SPACING_MIN_NS: u64 = 200 * NANOS_PER_SEC / 1000;
 
 /// The debt at which the `len-debt` rules' next red comes for a packet that borrows
 /// `borrowed`: `ebs`, or [`RED_SPACING_MIN_NS`] of the rate if more while the bucket is less
 /// than half of `ebs` in debt (within [`MAX_BURST_BYTES`], so that a debt stays under
-/// `2^62`). Deeper, `ebs`: the debt's reds hold a flow that keeps climbing past the rate
-/// above the floor (CUBIC at 20 ms round trips with `ebs` of 100 ms, its reds spaced at
-/// 200 ms all the way down, reached the floor and was plain: 266 retransmissions against
-/// 76).
+/// `2^62`). Deeper, `ebs`. Reason: there the debt's reds must hold a flow that keeps
+/// climbing past the rate above the floor (spaced at every depth, CUBIC at short round
+/// trips reached it: docs/tried.md).
 #[inline(always)]
 pub(super) fn red_spacing(profile: &Profile, borrowed: u64) -> u64 {
     let ebs = scaled(profile.ebs_bytes) as u64;
@@ -217,11 +207,11 @@ pub(super) fn restart_after_pause(profile: &Profile, state: &mut FlowState, now_
 
 /// After the refill, for a packet that will carry a mark instead of being dropped: such a
 /// flow's slow start goes on while its bucket is at least half full, and ends with a yellow
-/// (a mark under `--yellow ecn`) for the first packet that finds it below half, so that TCP
-/// halves its window with half the bucket still to lend: slow start doubles its window
-/// every round trip, and told only once the bucket is empty it overshot into the floor
-/// (0.2-0.8 % dropped). Out of slow start, the `len-debt` rules (also for a plain flow: its
-/// marks tell it). `Some` colour when decided here.
+/// (a mark under `--yellow ecn`) for the first packet that finds it below half. Reason:
+/// TCP then halves its window with half the bucket still to lend; slow start doubles its
+/// window every round trip, and told only once the bucket was empty it overshot into the
+/// floor (docs/tried.md). Out of slow start, the `len-debt` rules (also for a plain flow:
+/// its marks tell it). `Some` colour when decided here.
 #[inline(always)]
 pub(super) fn marked(profile: &Profile, state: &mut FlowState, need: i64) -> Option<Colour> {
     let starting = in_slow_start(state);
@@ -280,9 +270,8 @@ pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64)
 }
 
 /// A flow that did not back off becomes plain, its plain bucket as full as its bucket was,
-/// and empty if it was borrowing: a fuller one would lend it more, which BBR takes for
-/// rate (a watched flow plain at half of `cbs` borrowed, its plain bucket left full, was
-/// lent 1.5 `cbs` in all, and lost twice a plain bucket's 255 packets in the next second).
+/// and empty if it was borrowing. Reason: a fuller one would lend it more, which BBR takes
+/// for rate (left full, it doubled BBR's losses: docs/tried.md).
 #[inline(always)]
 fn become_plain(profile: &Profile, state: &mut FlowState) {
     state.debt = PLAIN;

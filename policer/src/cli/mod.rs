@@ -1,10 +1,12 @@
 //! One file per subcommand, as cargo does.
 
 mod attach;
+mod completions;
 mod detach;
 mod flows;
 mod list;
 mod log;
+mod man;
 mod set;
 mod simulate;
 mod stats;
@@ -41,6 +43,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Follow the kernel program's log (why packets went unpoliced, should it happen).
     Log(log::LogArgs),
+    /// Print a shell completion script: `policer completions bash > /etc/bash_completion.d/policer`.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff: `policer man | man -l -`), or write one per command.
+    Man(man::ManArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,6 +59,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detach(args) => detach::run(args),
         Command::Log(args) => log::run(args).await,
         Command::Simulate(args) => simulate::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
@@ -83,7 +91,7 @@ pub struct ProfileArgs {
     /// debt's reds at least 200ms of the rate apart while the bucket is less than half of
     /// ebs in debt, and a plain bucket for a flow that ignores its reds),
     /// len-debt (the debt grows by the packet's length) or junose (the exact JunosE rules).
-    /// See README, "Modes and choosing a profile".
+    /// See README, "Choosing a profile", and docs/algorithm.md.
     #[arg(long, value_name = "tcp|len-debt|junose", value_parser = profile::parse_mode)]
     mode: Option<u8>,
 }
@@ -156,4 +164,69 @@ fn parse_rate(text: &str) -> Result<u64, String> {
 
 fn parse_burst(text: &str) -> Result<Burst, String> {
     units::parse_burst(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+
+    use super::Cli;
+
+    /// The names of the subcommands a user can type (not `help`).
+    fn subcommands() -> Vec<String> {
+        let names: Vec<String> =
+            Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        assert!(names.len() >= 10, "{names:?}");
+        names
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_man_page_names_every_subcommand() {
+        let mut page = Vec::new();
+        super::man::render(&mut page).expect("render");
+        let page = String::from_utf8(page).expect("roff is UTF-8");
+        assert!(page.starts_with(".ie \\n(.g .ds Aq"), "roff: {}", &page[..80]);
+        assert!(page.contains(".TH policer 1"), "{page}");
+        for name in subcommands() {
+            // roff escapes the hyphen: the SUBCOMMANDS section lists policer\-NAME(1).
+            let entry = format!("policer\\-{name}(1)");
+            assert!(page.contains(&entry), "the man page lacks {entry}:\n{page}");
+        }
+        assert!(!page.contains("policer\\-help(1)"), "{page}");
+    }
+
+    #[test]
+    fn every_subcommand_gets_a_page_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("policer-man-{}", std::process::id()));
+        let args = super::man::ManArgs::for_dir(dir.clone());
+        super::man::run(args).expect("man --dir");
+        for name in subcommands() {
+            let page = std::fs::read_to_string(dir.join(format!("policer-{name}.1")))
+                .unwrap_or_else(|e| panic!("policer-{name}.1: {e}"));
+            assert!(page.contains(&format!(".TH policer-{name} 1")), "{page}");
+            assert!(page.contains("policer 0."), "the footer names the release: {page}");
+        }
+        assert!(dir.join("policer.1").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn completions_generate_for_each_shell_and_name_every_subcommand() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
+            let mut script = Vec::new();
+            super::completions::write(shell, &mut script);
+            let script = String::from_utf8(script).expect("UTF-8");
+            for name in subcommands() {
+                assert!(script.contains(&name), "{shell}: no {name} in\n{script}");
+            }
+            // A flag of a subcommand, and a value of a flag, complete too.
+            assert!(script.contains("max-flows"), "{shell}");
+        }
+    }
 }
