@@ -59,6 +59,7 @@ pub const fn new_flow(profile: &Profile, now_ns: u64) -> FlowState {
         bytes: 0,
         red_packets: 0,
         lock: 0,
+        _pad: 0,
     }
 }
 

@@ -48,7 +48,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use policer_common::{
-    Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowState, Profile, ProfileCell, counter, meter,
+    Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowKey4, FlowState, Profile, ProfileCell,
+    counter, family, meter,
     parse::{self, Layout, Parsed},
     rewrite::{self, Outcome},
 };
@@ -58,9 +59,14 @@ use crate::frame::PacketBytes;
 #[btf_map]
 static POLICER_PROFILE: Array<ProfileCell, 1> = Array::new();
 
-/// Sized at load time by `--max-flows`.
+/// IPv4 flows, under a 16-byte key; sized at load time by `--max-flows`.
 #[btf_map]
-static POLICER_FLOWS: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
+static POLICER_FLOWS4: LruHashMap<FlowKey4, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
+    LruHashMap::new();
+
+/// IPv6 flows; sized at load time by `--max-flows`.
+#[btf_map]
+static POLICER_FLOWS6: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
     LruHashMap::new();
 
 #[btf_map]
@@ -145,7 +151,7 @@ fn police_frame<C: EbpfContext>(
         && rewrite::ecn(frame, layout.l3_offset as usize, key.family).is_some_and(|e| e != 0);
     let family = key.family;
     key.restrict_to(profile.key_mode);
-    let (colour, act) = match police_flow(profile, &key, len, ect) {
+    let (colour, act) = match police_flow(&key, profile, len, ect) {
         Policed::Coloured(colour, act) => (colour, act),
         Policed::NoEntry => {
             warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
@@ -182,22 +188,16 @@ enum Policed {
 /// Colours a packet against its flow's bucket, creating the bucket (full) for a new flow,
 /// and says what to do with it (`ect`: it can carry an ECN mark).
 #[inline(always)]
-fn police_flow(profile: &Profile, key: &FlowKey, len: u32, ect: bool) -> Policed {
+fn police_flow(key: &FlowKey, profile: &Profile, len: u32, ect: bool) -> Policed {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    let state = match POLICER_FLOWS.get_ptr_mut(key) {
-        Some(state) => state,
-        None => {
-            // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
-            if POLICER_FLOWS.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok()
-            {
-                count(counter::NEW_FLOWS, 0);
-            }
-            match POLICER_FLOWS.get_ptr_mut(key) {
-                Some(state) => state,
-                None => return Policed::NoEntry,
-            }
-        }
+    let state = if key.family == family::IPV4 {
+        flow_state(&POLICER_FLOWS4, &FlowKey4::of(key), profile, now)
+    } else {
+        flow_state(&POLICER_FLOWS6, key, profile, now)
+    };
+    let Some(state) = state else {
+        return Policed::NoEntry;
     };
     // SAFETY: `state` points into a map value the kernel keeps alive for this program run.
     let lock = unsafe { &raw mut (*state).lock };
@@ -206,16 +206,47 @@ fn police_flow(profile: &Profile, key: &FlowKey, len: u32, ect: bool) -> Policed
     }
     // SAFETY: as above; this CPU holds the flow's lock until `unlock_flow`, so no other CPU
     // writes the state meanwhile.
-    unsafe {
-        let (colour, act) = meter::police_and_act(profile, &mut *state, len, now, ect);
-        (*state).packets += 1;
-        (*state).bytes += len as u64;
-        if colour == Colour::Red {
-            (*state).red_packets += 1;
-        }
-        unlock_flow(lock);
-        Policed::Coloured(colour, act)
+    let (colour, act) = police_packet(profile, unsafe { &mut *state }, len, now, ect);
+    unlock_flow(lock);
+    Policed::Coloured(colour, act)
+}
+
+/// The state of the flow of `key` in `flows`, inserted (a full bucket) if new. One table
+/// per family, with the meter after the choice: the verifier walks the meter once per
+/// call site, and twice would pass its limit.
+#[inline(always)]
+fn flow_state<K, const N: usize>(
+    flows: &LruHashMap<K, FlowState, N>,
+    key: &K,
+    profile: &Profile,
+    now: u64,
+) -> Option<*mut FlowState> {
+    if let Some(state) = flows.get_ptr_mut(key) {
+        return Some(state);
     }
+    // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
+    if flows.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok() {
+        count(counter::NEW_FLOWS, 0);
+    }
+    flows.get_ptr_mut(key)
+}
+
+/// Meters one packet against a flow's state and adds it to the flow's own counts.
+#[inline(always)]
+fn police_packet(
+    profile: &Profile,
+    state: &mut FlowState,
+    len: u32,
+    now: u64,
+    ect: bool,
+) -> (Colour, u8) {
+    let (colour, act) = meter::police_and_act(profile, state, len, now, ect);
+    state.packets += 1;
+    state.bytes += len as u64;
+    if colour == Colour::Red {
+        state.red_packets += 1;
+    }
+    (colour, act)
 }
 
 /// Takes a flow's lock: 0 to 1 by compare-and-exchange (a full barrier), at most

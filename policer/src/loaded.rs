@@ -4,7 +4,7 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
-use policer_common::{MAP_FLOWS, PROG_TC, PROG_XDP, Profile};
+use policer_common::{MAP_FLOW_TABLES, PROG_TC, PROG_XDP, Profile};
 
 use crate::{
     EBPF_OBJECT,
@@ -39,10 +39,12 @@ impl Loaded {
         if max_flows == 0 {
             return Err(Error::InvalidProfile("--max-flows must be at least 1".into()));
         }
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries(MAP_FLOWS, max_flows)
-            .load(EBPF_OBJECT)
-            .context(|| "loading the policer's eBPF object".to_string())?;
+        let mut loader = EbpfLoader::new();
+        for table in MAP_FLOW_TABLES {
+            loader.map_max_entries(table, max_flows);
+        }
+        let mut ebpf =
+            loader.load(EBPF_OBJECT).context(|| "loading the policer's eBPF object".to_string())?;
         let mut maps = Maps::take_from(&mut ebpf)?;
         maps.store_profile(profile)?;
         let mut loaded = Loaded { ebpf, kind, maps };

@@ -1,14 +1,17 @@
 //! Typed access to the policer's maps, whether just loaded or opened from their pins.
 
-use std::path::Path;
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _},
+    path::Path,
+};
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, Map, MapData, PerCpuArray},
+    maps::{Array, Map, MapData, PerCpuArray},
 };
 use policer_common::{
-    Counter, FlowKey, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS, MAP_PROFILE, Profile,
-    ProfileCell, attachment, counter,
+    Counter, FlowKey, FlowKey4, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS4, MAP_FLOWS6,
+    MAP_PROFILE, Profile, ProfileCell, attachment, counter,
 };
 
 use crate::error::{Context as _, Error, Result};
@@ -16,7 +19,8 @@ use crate::error::{Context as _, Error, Result};
 /// The maps of one policer that user space reads or writes, and pins.
 pub struct Maps {
     profile: Map,
-    flows: Map,
+    flows4: Map,
+    flows6: Map,
     counters: Map,
 }
 
@@ -48,7 +52,8 @@ impl Maps {
         };
         Ok(Maps {
             profile: take(MAP_PROFILE)?,
-            flows: take(MAP_FLOWS)?,
+            flows4: take(MAP_FLOWS4)?,
+            flows6: take(MAP_FLOWS6)?,
             counters: take(MAP_COUNTERS)?,
         })
     }
@@ -61,12 +66,12 @@ impl Maps {
                 MapData::from_pin(&path).context(|| format!("opening {}", path.display()))?;
             Map::from_map_data(data).context(|| format!("opening {}", path.display()))
         };
-        let maps = Maps {
-            profile: open(MAP_PROFILE)?,
-            flows: open(MAP_FLOWS)?,
-            counters: open(MAP_COUNTERS)?,
-        };
-        let found = maps.profile_cell()?.layout_version;
+        // The profile first: pins of an older layout are named as such, not as missing maps.
+        let profile = open(MAP_PROFILE)?;
+        let found = profile_array(&profile)?
+            .get(&0, 0)
+            .context(|| format!("reading {MAP_PROFILE}"))?
+            .layout_version;
         if found != LAYOUT_VERSION {
             return Err(Error::IncompatibleLayout {
                 path: dir.to_path_buf(),
@@ -74,22 +79,34 @@ impl Maps {
                 expected: LAYOUT_VERSION,
             });
         }
-        Ok(maps)
+        Ok(Maps {
+            profile,
+            flows4: open(MAP_FLOWS4)?,
+            flows6: open(MAP_FLOWS6)?,
+            counters: open(MAP_COUNTERS)?,
+        })
     }
 
     /// Pins every map into `dir`.
     pub fn pin(&self, dir: &Path) -> Result<()> {
-        for (name, map) in
-            [(MAP_PROFILE, &self.profile), (MAP_FLOWS, &self.flows), (MAP_COUNTERS, &self.counters)]
-        {
+        for (name, map) in self.named() {
             let path = dir.join(name);
             map.pin(&path).context(|| format!("pinning {}", path.display()))?;
         }
         Ok(())
     }
 
+    fn named(&self) -> [(&'static str, &Map); 4] {
+        [
+            (MAP_PROFILE, &self.profile),
+            (MAP_FLOWS4, &self.flows4),
+            (MAP_FLOWS6, &self.flows6),
+            (MAP_COUNTERS, &self.counters),
+        ]
+    }
+
     fn profile_array(&self) -> Result<Array<&MapData, ProfileCell>> {
-        Array::try_from(&self.profile).context(|| format!("opening {MAP_PROFILE}"))
+        profile_array(&self.profile)
     }
 
     /// The profile map's single entry.
@@ -191,37 +208,131 @@ impl Maps {
         Ok(sums)
     }
 
-    fn flow_table(&self) -> Result<HashMap<&MapData, FlowKey, FlowState>> {
-        HashMap::try_from(&self.flows).context(|| format!("opening {MAP_FLOWS}"))
-    }
-
-    /// Every flow in the table (a flow evicted during the walk may be missing).
+    /// Every flow in the tables (a flow evicted during the walk may be missing), read a few
+    /// thousand at a time (BPF_MAP_LOOKUP_BATCH): a full table of a million flows in a
+    /// fraction of a second.
     pub fn flows(&self) -> Result<Vec<Flow>> {
-        let table = self.flow_table()?;
-        let mut flows = Vec::new();
-        for entry in table.iter() {
-            match entry {
-                Ok((key, state)) => flows.push(Flow { key, state }),
-                // Evicted between listing its key and reading it.
-                Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(e) => return Err(e).context(|| format!("reading {MAP_FLOWS}")),
-            }
-        }
+        let mut flows: Vec<Flow> = lookup_batch::<FlowKey4>(map_data(&self.flows4)?, MAP_FLOWS4)?
+            .into_iter()
+            .map(|(key, state)| Flow { key: key.widen(), state })
+            .collect();
+        let six = lookup_batch::<FlowKey>(map_data(&self.flows6)?, MAP_FLOWS6)?;
+        flows.extend(six.into_iter().map(|(key, state)| Flow { key, state }));
         Ok(flows)
     }
 
-    /// Number of flows in the table.
+    /// Number of flows in the tables.
     pub fn flow_count(&self) -> Result<usize> {
-        Ok(self.flow_table()?.keys().filter(|key| key.is_ok()).count())
+        Ok(self.flows()?.len())
     }
 
-    /// Capacity of the flow table.
+    /// Capacity of each flow table (IPv4 and IPv6 have one each).
     pub fn max_flows(&self) -> Result<u32> {
-        let info = match &self.flows {
-            Map::LruHashMap(data) | Map::HashMap(data) => data.info(),
-            _ => return Ok(0),
+        let info = map_data(&self.flows4)?.info();
+        Ok(info.context(|| format!("reading {MAP_FLOWS4}"))?.max_entries())
+    }
+
+    /// Kernel memory held by the maps, bytes (as `bpftool map show` reports it).
+    pub fn memory_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for (name, map) in self.named() {
+            total += memlock(map_data(map)?).context(|| format!("reading the size of {name}"))?;
+        }
+        Ok(total)
+    }
+}
+
+fn profile_array(map: &Map) -> Result<Array<&MapData, ProfileCell>> {
+    Array::try_from(map).context(|| format!("opening {MAP_PROFILE}"))
+}
+
+fn map_data(map: &Map) -> Result<&MapData> {
+    match map {
+        Map::LruHashMap(data) | Map::HashMap(data) | Map::PerCpuArray(data) | Map::Array(data) => {
+            Ok(data)
+        }
+        _ => Err(Error::Bpf {
+            context: "a policer map of an unexpected type".into(),
+            source: "unexpected map type".into(),
+        }),
+    }
+}
+
+/// The kernel's figure of a map's memory, from its file descriptor's fdinfo.
+fn memlock(map: &MapData) -> std::io::Result<u64> {
+    let fd = map.fd().as_fd().as_raw_fd();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("memlock:")?.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("no memlock line in fdinfo"))
+}
+
+/// `union bpf_attr` for BPF_MAP_LOOKUP_BATCH (uapi linux/bpf.h, "struct used by
+/// BPF_MAP_*_BATCH commands").
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+/// Entries asked for per call: more than any one hash bucket holds (the kernel refuses a
+/// batch smaller than the bucket it stopped at, with ENOSPC).
+const BATCH: usize = 4096;
+
+/// Every entry of a hash map of `K` keys and flow states, in batches.
+fn lookup_batch<K: aya::Pod + Default>(map: &MapData, name: &str) -> Result<Vec<(K, FlowState)>> {
+    let mut out = Vec::new();
+    let mut keys = vec![K::default(); BATCH];
+    let mut values = vec![FlowState::default(); BATCH];
+    // A hash map's batch position is a bucket index (u32).
+    let (mut position, mut next) = (0u32, 0u32);
+    let mut first = true;
+    loop {
+        let mut attr = BatchAttr {
+            in_batch: if first { 0 } else { &raw const position as u64 },
+            out_batch: &raw mut next as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: BATCH as u32,
+            map_fd: map.fd().as_fd().as_raw_fd() as u32,
+            ..BatchAttr::default()
         };
-        Ok(info.context(|| format!("reading {MAP_FLOWS}"))?.max_entries())
+        // SAFETY: `attr` points to buffers of BATCH keys and values of the map's key and
+        // value sizes, and to two u32 positions, all alive across the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &raw mut attr,
+                size_of::<BatchAttr>() as u32,
+            )
+        };
+        let error = (rc < 0).then(std::io::Error::last_os_error);
+        let done = match &error {
+            None => false,
+            Some(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
+            Some(e) => {
+                return Err(Error::Bpf {
+                    context: format!("reading {name}"),
+                    source: e.to_string().into(),
+                });
+            }
+        };
+        let filled = attr.count as usize;
+        out.extend(keys[..filled].iter().copied().zip(values[..filled].iter().copied()));
+        if done {
+            return Ok(out);
+        }
+        position = next;
+        first = false;
     }
 }
 

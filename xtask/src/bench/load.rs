@@ -39,8 +39,9 @@ impl LoadArgs {
 }
 
 /// The receivers compared.
-const RECEIVERS: [(&str, &str); 4] = [
+const RECEIVERS: [(&str, &str); 5] = [
     ("none", "no policer: a bare XDP_PASS, then the stack drops each frame at UDP"),
+    ("drop", "a bare XDP_DROP: the ceiling of any XDP program that drops"),
     (
         "nft",
         "bare XDP_PASS, then nftables `limit rate over 125000 bytes/second` drop (netdev ingress)",
@@ -73,8 +74,10 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<Vec<LoadRow>> {
             ),
             _ => {}
         }
-        if receiver != "xdp" {
-            passes.push(xdp_pass_on(bed)?);
+        match receiver {
+            "xdp" => {}
+            "drop" => passes.push(xdp_drop_on(bed)?),
+            _ => passes.push(xdp_pass_on(bed)?),
         }
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); RECEIVERS.len()];
@@ -104,6 +107,21 @@ fn xdp_pass_on(bed: &Testbed) -> anyhow::Result<aya::Ebpf> {
     bed.b.enter(|| pass.attach(&bed.b_if, XdpMode::Driver))?;
     Ok(ebpf)
 }
+
+/// A bare XDP_DROP (from the benchmark's anchors) on the receiver's interface.
+fn xdp_drop_on(bed: &Testbed) -> anyhow::Result<aya::Ebpf> {
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries("ANCHOR_LRU", 1)
+        .map_max_entries("ANCHOR_LOCKED", 1)
+        .load(policer::bench_anchors_object())?;
+    let drop: &mut Xdp = ebpf.program_mut(PROG_XDP_DROP).context("xdp_drop")?.try_into()?;
+    drop.load()?;
+    bed.b.enter(|| drop.attach(&bed.b_if, XdpMode::Driver))?;
+    Ok(ebpf)
+}
+
+/// The bare XDP_DROP of the anchors' object.
+const PROG_XDP_DROP: &str = "xdp_drop";
 
 /// Million frames per second that the receiving end of the veth took in.
 fn flood(bed: &Testbed, args: &LoadArgs) -> anyhow::Result<f64> {
@@ -199,7 +217,9 @@ fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
 }
 
 pub fn markdown(args: &LoadArgs, rows: &[LoadRow]) -> String {
-    let base = rows.iter().find(|r| r.receiver == "nft").map_or(1.0, |r| r.mpps.median);
+    let rate =
+        |receiver| rows.iter().find(|r| r.receiver == receiver).map_or(1.0, |r| r.mpps.median);
+    let (base, drop) = (rate("nft"), rate("drop"));
     let mut out = format!(
         "## Packet rate under a flood\n\n64-byte UDP frames of {} flows (runs of 524,288 frames of one flow in turn) from BPF_PROG_TEST_RUN \
          in live-frames mode (the way xdp-trafficgen generates; Debian's build of it fails on \
@@ -209,12 +229,17 @@ pub fn markdown(args: &LoadArgs, rows: &[LoadRow]) -> String {
          side costs. Counted: frames the far end's XDP program ran on (ethtool's \
          `rx_queue_*_xdp_packets`). {} s per measurement, {} measurements of each receiver \
          taken in turn (median, range).\n\n\
-         | receiver | Mpps on one core | against nftables |\n|---|---|---|\n",
+         | receiver | Mpps on one core | against nftables | against XDP_DROP |\n|---|---|---|---|\n",
         args.flows, args.seconds, args.repeats
     );
     for r in rows {
-        out +=
-            &format!("| {} | {} | {:.2}x |\n", r.what, r.mpps.show(2, 1.0), r.mpps.median / base);
+        out += &format!(
+            "| {} | {} | {:.2}x | {:.2}x |\n",
+            r.what,
+            r.mpps.show(2, 1.0),
+            r.mpps.median / base,
+            r.mpps.median / drop
+        );
     }
     out
 }
