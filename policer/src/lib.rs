@@ -12,6 +12,8 @@
 //! # Ok::<(), policer::Error>(())
 //! ```
 
+pub mod apply;
+pub mod config;
 pub mod error;
 pub mod keys;
 mod loaded;

@@ -1,5 +1,6 @@
 //! One file per subcommand, as cargo does.
 
+mod apply;
 mod attach;
 mod detach;
 mod flows;
@@ -39,6 +40,8 @@ enum Command {
     Detach(detach::DetachArgs),
     /// Replay a capture or a trace through the exact kernel algorithm, offline (no root).
     Simulate(simulate::SimulateArgs),
+    /// Make the policers of this machine match a file (TOML): attach, change live, detach.
+    Apply(apply::ApplyArgs),
     /// Follow the kernel program's log (why packets went unpoliced, should it happen).
     Log(log::LogArgs),
 }
@@ -53,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detach(args) => detach::run(args),
         Command::Log(args) => log::run(args).await,
         Command::Simulate(args) => simulate::run(args),
+        Command::Apply(args) => apply::run(args),
     }
 }
 
