@@ -208,7 +208,11 @@ fn summary(config: &Config, plan: &Plan, outcomes: &[Outcome]) -> String {
         } else {
             String::new()
         };
-        return format!("nothing to change: {} policers match {file}{missing}", done("unchanged"));
+        let matching = match done("unchanged") {
+            1 => "1 policer matches".to_string(),
+            n => format!("{n} policers match"),
+        };
+        return format!("nothing to change: {matching} {file}{missing}");
     }
     format!(
         "{file}: {} attached, {} changed live, {} replaced, {} detached, {} unchanged, {} skipped",
