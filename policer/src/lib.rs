@@ -18,6 +18,7 @@ pub mod error;
 pub mod keys;
 mod loaded;
 pub mod maps;
+pub mod metrics;
 pub mod netdev;
 mod netlink;
 pub mod pins;

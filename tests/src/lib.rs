@@ -509,3 +509,30 @@ impl Netns {
         (left, right)
     }
 }
+
+/// A process running in the background, killed (and reaped) on drop.
+pub struct Background {
+    pub child: std::process::Child,
+    pub what: String,
+}
+
+impl Background {
+    pub fn spawn(mut command: Command, what: &str) -> Background {
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Background { child, what: what.to_string() }
+    }
+
+    /// Panics if the process has exited (with its status).
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited: {status}", self.what);
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

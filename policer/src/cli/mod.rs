@@ -3,6 +3,7 @@
 mod apply;
 mod attach;
 mod detach;
+mod export;
 mod flows;
 mod list;
 mod log;
@@ -42,6 +43,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Make the policers of this machine match a file (TOML): attach, change live, detach.
     Apply(apply::ApplyArgs),
+    /// Serve the counters of every policer at /metrics, in the Prometheus text format.
+    Export(export::ExportArgs),
     /// Follow the kernel program's log (why packets went unpoliced, should it happen).
     Log(log::LogArgs),
 }
@@ -57,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(args) => log::run(args).await,
         Command::Simulate(args) => simulate::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Export(args) => export::run(args).await,
     }
 }
 
