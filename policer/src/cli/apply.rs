@@ -52,11 +52,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<()> {
             });
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!(
-                "{}: valid, {} policers declared",
-                config.path.display(),
-                config.entries.len()
-            );
+            let declared = match config.entries.len() {
+                1 => "1 policer".to_string(),
+                n => format!("{n} policers"),
+            };
+            println!("{}: valid, {declared} declared", config.path.display());
         }
         return Ok(());
     }
