@@ -25,6 +25,7 @@ pub mod pins;
 pub mod plot;
 pub mod profile;
 pub mod simulate;
+pub mod top;
 pub mod units;
 
 use std::{

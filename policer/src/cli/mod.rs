@@ -10,6 +10,7 @@ mod log;
 mod set;
 mod simulate;
 mod stats;
+mod top;
 
 use clap::{Args, Parser, Subcommand};
 use policer::{
@@ -35,6 +36,8 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Show the flows, heaviest first, with their tokens and debt.
     Flows(flows::FlowsArgs),
+    /// Watch the fastest flows live (rate over the last second, tokens, debt, phase); q quits.
+    Top(top::TopArgs),
     /// List the interfaces with a policer and their profiles.
     List(list::ListArgs),
     /// Detach the policer and remove everything it created.
@@ -55,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Set(args) => set::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Flows(args) => flows::run(args),
+        Command::Top(args) => top::run(args),
         Command::List(args) => list::run(args),
         Command::Detach(args) => detach::run(args),
         Command::Log(args) => log::run(args).await,
