@@ -146,7 +146,11 @@ fn desired_profile(entry: &Entry, iface: &Interface) -> Result<Profile, Problem>
 }
 
 /// Compares the file with the policers attached: what `apply` would do. Changes nothing.
+/// Hold [`lock`] from before the plan until it is executed, so that two `apply`s (a reload
+/// by udev, one by hand) do not both plan to attach the same policer.
 pub fn plan(config: &Config, opts: ApplyOptions) -> Result<Plan, PlanError> {
+    pins::require_root("policer apply").map_err(PlanError::Machine)?;
+    pins::require_bpffs().map_err(PlanError::Machine)?;
     let mut steps = check_machine(config, opts.allow_missing).map_err(PlanError::File)?;
     for entry in &config.entries {
         if steps.iter().any(|s| s.iface == entry.iface && s.direction == entry.direction) {
@@ -296,6 +300,20 @@ pub fn profile_changes(from: &Profile, to: &Profile) -> Vec<String> {
         changes.push("internal fields of the profile".into());
     }
     changes
+}
+
+/// Serialises `apply`s: an exclusive lock on the bpffs mount point (never removed, unlike
+/// policer's own directories, and the same in every namespace that shares the pins), held
+/// until the returned file is dropped.
+pub fn lock() -> crate::Result<std::fs::File> {
+    let dir = std::fs::File::open(pins::BPFFS)
+        .map_err(|source| Error::Io { context: format!("opening {}", pins::BPFFS), source })?;
+    // SAFETY: flock on a valid, open file descriptor; released when `dir` is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&dir), libc::LOCK_EX) } != 0 {
+        let source = std::io::Error::last_os_error();
+        return Err(Error::Io { context: format!("locking {}", pins::BPFFS), source });
+    }
+    Ok(dir)
 }
 
 /// What happened to one step.

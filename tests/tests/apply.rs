@@ -185,3 +185,32 @@ fn a_step_the_kernel_refuses_is_reported_with_what_was_done() {
     assert!(!is_attached(&bed.b, &x) && !is_attached(&bed.b, &y));
     drop(ebpf);
 }
+
+#[test]
+fn concurrent_applies_do_not_trip_over_each_other() {
+    let bed = Testbed::new();
+    let (x, _) = bed.b.veth_pair();
+    let _guard = PolicerGuard::new(&bed.b, &x);
+    let dir = TempDir::new("apply");
+    let b = bed.b_if.as_str();
+    let file = dir.write(
+        "p.toml",
+        &format!(
+            "[interface.{b}.ingress]\ncir = \"10mbit\"\n[interface.{x}.egress]\ncir = \"5mbit\"\n"
+        ),
+    );
+    let file = file.to_str().unwrap();
+    // Four at once (a udev reload while someone applies by hand): one attaches, the others
+    // find it done; none fails.
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4).map(|_| scope.spawn(|| apply(&bed.b, &[file]))).collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for output in &outputs {
+        assert!(output.status.success(), "a concurrent apply failed: {}", text(output));
+    }
+    let attached =
+        outputs.iter().filter(|o| text(o).contains(&format!("{b} ingress: attached"))).count();
+    assert_eq!(attached, 1, "exactly one apply attaches");
+    assert!(is_attached(&bed.b, b) && is_attached(&bed.b, &x));
+}

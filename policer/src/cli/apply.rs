@@ -60,6 +60,9 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Held until the plan is carried out (not for --diff, which changes nothing).
+    policer::pins::require_root("policer apply")?;
+    let _lock = if args.diff { None } else { Some(apply::lock()?) };
     let plan = apply::plan(&config, opts).map_err(|e| match e {
         PlanError::File(problems) => file_error(&config, problems),
         PlanError::Machine(e) => anyhow::Error::new(e).context("reading the attached policers"),
