@@ -67,6 +67,14 @@ fn the_unit_files_verify() {
     assert!(start.starts_with(&format!("{BINARY} apply --prune")), "{start}");
     assert!(start.ends_with(POLICY), "{start}");
     assert!(unit_setting("policer-export.service", "ExecStart").contains(" export --listen "));
+    // The udev hook reloads the unit (its ExecReload, run by the test below) when an
+    // interface appears.
+    let rules = fs::read_to_string(units_dir().join("90-policer.rules")).expect("the udev rule");
+    let rule = rules.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap();
+    for part in ["ACTION==\"add\"", "SUBSYSTEM==\"net\"", "try-reload-or-restart policer.service"] {
+        assert!(rule.contains(part), "{part} not in the udev rule {rule}");
+    }
+    assert_eq!(unit_setting("policer.service", "ExecReload"), start, "reload applies as start");
 }
 
 /// The unit's command line `key` with the file swapped for `policy` and the binary for
