@@ -13,10 +13,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # The second line is for `cargo xtask vm-test`: QEMU, Debian bookworm's kernel (6.1) to boot
-# in it, busybox for virtme-ng's initramfs, and python3-venv for virtme-ng itself.
+# in it, busybox for virtme-ng's initramfs, and python3-venv for virtme-ng itself. The third
+# is for the operations tests: a real Prometheus server scraping `policer export`, curl to
+# ask its HTTP API, and systemd (for `systemd-analyze verify` of dist/systemd).
 APT_PACKAGES=(rustc-web libstd-rust-web-dev-bpf llvm-22-dev iperf3 bpftool nftables
               ethtool iproute2 iputils-ping procps
-              qemu-system-x86 linux-image-amd64 busybox-static python3-venv)
+              qemu-system-x86 linux-image-amd64 busybox-static python3-venv
+              prometheus curl systemd)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -12,16 +12,20 @@
 //! # Ok::<(), policer::Error>(())
 //! ```
 
+pub mod apply;
+pub mod config;
 pub mod error;
 pub mod keys;
 mod loaded;
 pub mod maps;
+pub mod metrics;
 pub mod netdev;
 mod netlink;
 pub mod pins;
 pub mod plot;
 pub mod profile;
 pub mod simulate;
+pub mod top;
 pub mod units;
 
 use std::{

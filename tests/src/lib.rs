@@ -443,3 +443,96 @@ pub fn tc_method() -> &'static str {
     let has_tcx = matches!(version, (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (6, 6));
     if forced || !has_tcx { policer::METHOD_CLSACT } else { "TCX" }
 }
+
+/// A directory of its own under the system's temporary directory, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("policer-{}", unique_name(tag)));
+        fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir { path }
+    }
+
+    /// Writes `contents` to the file `name` in the directory; returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path.join(name);
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Detaches every policer of an interface (in a namespace) and removes its pins on drop:
+/// for interfaces a [`Testbed`] does not know of.
+pub struct PolicerGuard {
+    ns_path: PathBuf,
+    iface: String,
+}
+
+impl PolicerGuard {
+    pub fn new(ns: &Netns, iface: &str) -> PolicerGuard {
+        PolicerGuard { ns_path: ns.path(), iface: iface.to_string() }
+    }
+}
+
+impl Drop for PolicerGuard {
+    fn drop(&mut self) {
+        if let Some(bin) = find_policer_bin() {
+            let net = format!("--net={}", self.ns_path.display());
+            let _ = run(
+                "nsenter",
+                [net, bin.display().to_string(), "detach".into(), self.iface.clone()],
+            );
+        }
+        let _ = fs::remove_dir_all(pin_dir(&self.iface));
+    }
+}
+
+impl Netns {
+    /// A veth pair with both ends in this namespace, up, offloads off; deleted with the
+    /// namespace. Returns the names of its two ends.
+    pub fn veth_pair(&self) -> (String, String) {
+        let (left, right) = (unique_name("v"), unique_name("v"));
+        self.exec_ok("ip", ["link", "add", &left, "type", "veth", "peer", "name", &right]);
+        for ifname in [&left, &right] {
+            self.exec_ok("ip", ["link", "set", ifname, "up"]);
+            no_offloads(self, ifname);
+        }
+        (left, right)
+    }
+}
+
+/// A process running in the background, killed (and reaped) on drop.
+pub struct Background {
+    pub child: std::process::Child,
+    pub what: String,
+}
+
+impl Background {
+    pub fn spawn(mut command: Command, what: &str) -> Background {
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Background { child, what: what.to_string() }
+    }
+
+    /// Panics if the process has exited (with its status).
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited: {status}", self.what);
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -109,10 +109,26 @@ const GUEST_SUITES: &[Suite] = &[
         target: "tc",
         args: &["--test-threads=1", "--skip", "red_ecn_holds_an_ecn_capable_flow"],
     },
+    // `apply` on a kernel without TCX (its egress policer is a cls_bpf filter): about two
+    // minutes under TCG. The rest of apply, the units, the exporter and `top` are the CLI's
+    // own logic, left to the host.
+    Suite { target: "apply", args: &["a_file_is_applied_once_changed_live_and_pruned"] },
 ];
 
 /// Every integration test target, for `--all`.
-const ALL_TARGETS: &[&str] = &["test_run", "robustness", "cli", "tcp", "tc", "simulate"];
+const ALL_TARGETS: &[&str] = &[
+    "test_run",
+    "robustness",
+    "cli",
+    "tcp",
+    "tc",
+    "simulate",
+    "apply",
+    "systemd",
+    "export",
+    "kubernetes",
+    "top",
+];
 
 /// Frames per program for the fuzz test in the guest (the host runs a million).
 const GUEST_FUZZ_FRAMES: u32 = 20_000;

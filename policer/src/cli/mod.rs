@@ -1,8 +1,10 @@
 //! One file per subcommand, as cargo does.
 
+mod apply;
 mod attach;
 mod completions;
 mod detach;
+mod export;
 mod flows;
 mod list;
 mod log;
@@ -10,6 +12,7 @@ mod man;
 mod set;
 mod simulate;
 mod stats;
+mod top;
 
 use clap::{Args, Parser, Subcommand};
 use policer::{
@@ -35,12 +38,18 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Show the flows, heaviest first, with their tokens and debt.
     Flows(flows::FlowsArgs),
+    /// Watch the fastest flows live (rate over the last second, tokens, debt, phase); q quits.
+    Top(top::TopArgs),
     /// List the interfaces with a policer and their profiles.
     List(list::ListArgs),
     /// Detach the policer and remove everything it created.
     Detach(detach::DetachArgs),
     /// Replay a capture or a trace through the exact kernel algorithm, offline (no root).
     Simulate(simulate::SimulateArgs),
+    /// Make the policers of this machine match a file (TOML): attach, change live, detach.
+    Apply(apply::ApplyArgs),
+    /// Serve the counters of every policer at /metrics, in the Prometheus text format.
+    Export(export::ExportArgs),
     /// Follow the kernel program's log (why packets went unpoliced, should it happen).
     Log(log::LogArgs),
     /// Print a shell completion script: `policer completions bash > /etc/bash_completion.d/policer`.
@@ -55,12 +64,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Set(args) => set::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Flows(args) => flows::run(args),
+        Command::Top(args) => top::run(args),
         Command::List(args) => list::run(args),
         Command::Detach(args) => detach::run(args),
         Command::Log(args) => log::run(args).await,
         Command::Simulate(args) => simulate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Export(args) => export::run(args).await,
     }
 }
 
