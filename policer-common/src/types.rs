@@ -14,9 +14,9 @@ pub const MAX_BURST_BYTES: u64 = 1 << 32;
 pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
-/// older policer's pins are recognised instead of misread. (4: the flow's lock is in its
-/// state; no lock stripes.)
-pub const LAYOUT_VERSION: u32 = 4;
+/// older policer's pins are recognised instead of misread. (5: the flow's lock is in its
+/// state, no lock stripes, IPv4 and IPv6 flows in tables of their own.)
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";

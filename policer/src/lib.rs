@@ -330,15 +330,26 @@ impl Policer {
 
     /// Every policer, opened, by interface and direction.
     pub fn list() -> Result<Vec<Policer>> {
+        Ok(Policer::list_with_unreadable()?.0)
+    }
+
+    /// Every policer whose pins this version reads, and apart, each one it cannot read
+    /// (pins of another layout, or half removed), with why: one such policer does not hide
+    /// the others.
+    #[allow(clippy::type_complexity)]
+    pub fn list_with_unreadable() -> Result<(Vec<Policer>, Vec<(String, Direction, Error)>)> {
         pins::require_root("policer list")?;
         pins::require_bpffs()?;
-        let mut policers = Vec::new();
+        let (mut policers, mut unreadable) = (Vec::new(), Vec::new());
         for iface in pins::attached_interfaces()? {
             for direction in pins::attached_directions(&iface) {
-                policers.push(Policer::open(&iface, Some(direction))?);
+                match Policer::open(&iface, Some(direction)) {
+                    Ok(policer) => policers.push(policer),
+                    Err(error) => unreadable.push((iface.clone(), direction, error)),
+                }
             }
         }
-        Ok(policers)
+        Ok((policers, unreadable))
     }
 
     pub fn interface(&self) -> &str {
@@ -403,9 +414,19 @@ impl Policer {
 
     /// Flows, heaviest (most bytes) first.
     pub fn flows(&self) -> Result<Vec<Flow>> {
-        let mut flows = self.maps.flows()?;
-        flows.sort_by(|a, b| b.state.bytes.cmp(&a.state.bytes).then(a.key.cmp(&b.key)));
-        Ok(flows)
+        self.top_flows(usize::MAX)
+    }
+
+    /// The `n` heaviest flows (most bytes), heaviest first: the rest are set aside in linear
+    /// time before the sort, so the top 10 of a million flows costs little more than reading
+    /// them.
+    pub fn top_flows(&self, n: usize) -> Result<Vec<Flow>> {
+        self.maps.top_flows(n)
+    }
+
+    /// Kernel memory held by the policer's maps, bytes.
+    pub fn memory_bytes(&self) -> Result<u64> {
+        self.maps.memory_bytes()
     }
 
     pub fn flow_count(&self) -> Result<usize> {

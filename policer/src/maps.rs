@@ -212,18 +212,52 @@ impl Maps {
     /// thousand at a time (BPF_MAP_LOOKUP_BATCH): a full table of a million flows in a
     /// fraction of a second.
     pub fn flows(&self) -> Result<Vec<Flow>> {
-        let mut flows: Vec<Flow> = lookup_batch::<FlowKey4>(map_data(&self.flows4)?, MAP_FLOWS4)?
-            .into_iter()
-            .map(|(key, state)| Flow { key: key.widen(), state })
-            .collect();
-        let six = lookup_batch::<FlowKey>(map_data(&self.flows6)?, MAP_FLOWS6)?;
-        flows.extend(six.into_iter().map(|(key, state)| Flow { key, state }));
+        let mut flows = Vec::new();
+        self.for_each_flow(|flow| flows.push(flow))?;
         Ok(flows)
+    }
+
+    /// Calls `f` with every flow of both tables, batch by batch, holding no more than one
+    /// batch in memory.
+    pub fn for_each_flow(&self, mut f: impl FnMut(Flow)) -> Result<()> {
+        lookup_batch::<FlowKey4>(map_data(&self.flows4)?, MAP_FLOWS4, |key, state| {
+            f(Flow { key: key.widen(), state })
+        })?;
+        lookup_batch::<FlowKey>(map_data(&self.flows6)?, MAP_FLOWS6, |key, state| {
+            f(Flow { key, state })
+        })
+    }
+
+    /// The `n` heaviest flows (most bytes; ties by key), heaviest first, in one pass over
+    /// the tables that keeps a few thousand flows at most: the top 10 of a million flows
+    /// costs little more than reading them.
+    pub fn top_flows(&self, n: usize) -> Result<Vec<Flow>> {
+        let heaviest_first =
+            |a: &Flow, b: &Flow| b.state.bytes.cmp(&a.state.bytes).then(a.key.cmp(&b.key));
+        let mut kept: Vec<Flow> = Vec::new();
+        let limit = n.saturating_mul(2).max(4096);
+        let keep_top = |kept: &mut Vec<Flow>| {
+            if n < kept.len() {
+                kept.select_nth_unstable_by(n, heaviest_first);
+                kept.truncate(n);
+            }
+        };
+        self.for_each_flow(|flow| {
+            kept.push(flow);
+            if kept.len() >= limit {
+                keep_top(&mut kept);
+            }
+        })?;
+        keep_top(&mut kept);
+        kept.sort_unstable_by(heaviest_first);
+        Ok(kept)
     }
 
     /// Number of flows in the tables.
     pub fn flow_count(&self) -> Result<usize> {
-        Ok(self.flows()?.len())
+        let mut count = 0;
+        self.for_each_flow(|_| count += 1)?;
+        Ok(count)
     }
 
     /// Capacity of each flow table (IPv4 and IPv6 have one each).
@@ -287,9 +321,12 @@ const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 /// batch smaller than the bucket it stopped at, with ENOSPC).
 const BATCH: usize = 4096;
 
-/// Every entry of a hash map of `K` keys and flow states, in batches.
-fn lookup_batch<K: aya::Pod + Default>(map: &MapData, name: &str) -> Result<Vec<(K, FlowState)>> {
-    let mut out = Vec::new();
+/// Calls `f` with every entry of a hash map of `K` keys and flow states, in batches.
+fn lookup_batch<K: aya::Pod + Default>(
+    map: &MapData,
+    name: &str,
+    mut f: impl FnMut(K, FlowState),
+) -> Result<()> {
     let mut keys = vec![K::default(); BATCH];
     let mut values = vec![FlowState::default(); BATCH];
     // A hash map's batch position is a bucket index (u32).
@@ -327,9 +364,11 @@ fn lookup_batch<K: aya::Pod + Default>(map: &MapData, name: &str) -> Result<Vec<
             }
         };
         let filled = attr.count as usize;
-        out.extend(keys[..filled].iter().copied().zip(values[..filled].iter().copied()));
+        for (key, state) in keys[..filled].iter().zip(&values[..filled]) {
+            f(*key, *state);
+        }
         if done {
-            return Ok(out);
+            return Ok(());
         }
         position = next;
         first = false;

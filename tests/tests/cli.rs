@@ -200,7 +200,13 @@ fn attach_reports_how_it_read_the_input_and_what_it_set() {
     assert!(message.contains("cbs 200000b (200.0ms)"), "{message}");
     assert!(message.contains("ebs 400000b (400.0ms)"), "{message}");
     assert!(message.contains("(ingress, XDP native)"), "{message}");
+    assert!(message.contains("max flows 65536 IPv4 and 65536 IPv6; kernel memory"), "{message}");
     let stats = bed.stats();
+    // Two preallocated tables of 65,536 entries: at least the entries themselves (a 48-byte
+    // kernel header, key and 64-byte state), and not wildly more.
+    let memory = stats["memory_bytes"].as_u64().expect("stats --json has memory_bytes");
+    let entries = 65_536 * ((48 + 16 + 64) + (48 + 40 + 64));
+    assert!((entries..3 * entries).contains(&memory), "memory {memory} for {entries}");
     assert_eq!(stats["profile"]["cir_bps"], 8_000_000);
     assert_eq!(stats["profile"]["cbs_bytes"], 200_000);
     let listed = bed.policer_ok(&["list", "--json"]);

@@ -129,6 +129,33 @@ fn flows_get_their_own_bucket_or_share_one_by_key_mode() {
 }
 
 #[test]
+fn ipv4_and_ipv6_flows_are_listed_together_and_the_top_is_the_heaviest() {
+    let mut loaded = load(ProgramKind::Xdp, 1 << 20, 0, key_mode::FIVE_TUPLE);
+    // Bytes per flow: 4 x 1000 (IPv4), 3 x 1000 (IPv6), 2 x 1000 (IPv4), 1 x 1000 (IPv6).
+    let flows = [
+        (Packet::tcp("10.0.0.1", "10.0.0.2", 1, 80), 4),
+        (Packet::tcp("2001:db8::1", "2001:db8::2", 2, 80), 3),
+        (Packet::tcp("10.0.0.1", "10.0.0.2", 3, 80), 2),
+        (Packet::tcp("2001:db8::1", "2001:db8::2", 4, 80), 1),
+    ];
+    for (packet, frames) in flows {
+        for _ in 0..frames {
+            assert_eq!(run(&mut loaded, &packet.frame(1000)), PASS);
+        }
+    }
+    assert_eq!(loaded.maps.flows().unwrap().len(), 4);
+    let top = loaded.maps.top_flows(2).unwrap();
+    let described: Vec<(String, u64)> =
+        top.iter().map(|f| (policer::keys::describe(&f.key), f.state.bytes)).collect();
+    assert_eq!(described.len(), 2, "{described:?}");
+    assert_eq!(described[0].1, 4000, "{described:?}");
+    assert!(described[0].0.contains("10.0.0.1:1"), "{described:?}");
+    assert_eq!(described[1].1, 3000, "{described:?}");
+    assert!(described[1].0.contains("2001:db8::1"), "{described:?}");
+    assert_eq!(loaded.maps.top_flows(10).unwrap().len(), 4);
+}
+
+#[test]
 fn non_ip_and_unparsable_frames_pass_and_are_counted_apart() {
     for kind in KINDS {
         let mut loaded = load(kind, 3000, 0, key_mode::FIVE_TUPLE);

@@ -1,6 +1,8 @@
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use policer::{AttachOptions, Direction, Hook, Policer, XdpModeChoice, netdev::Interface, profile};
+use policer::{
+    AttachOptions, Direction, Hook, Policer, XdpModeChoice, netdev::Interface, profile, units,
+};
 use policer_common::DEFAULT_MAX_FLOWS;
 
 use super::{DirectionName, ProfileArgs};
@@ -14,7 +16,8 @@ pub struct AttachArgs {
     /// What makes a flow: 5tuple (one bucket per connection), src or dst (per address).
     #[arg(long, value_name = "5tuple|src|dst", value_parser = profile::parse_key_mode)]
     key: Option<u8>,
-    /// Size of the flow table; when full, the least recently used flow is evicted.
+    /// Flows each flow table holds (IPv4 and IPv6 have one each, preallocated: `attach`
+    /// prints their memory); when one is full, its least recently used flow is evicted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
     max_flows: u32,
@@ -79,6 +82,13 @@ pub fn run(args: AttachArgs) -> anyhow::Result<()> {
         attached.policer.pin_dir().display()
     );
     println!("  {}", profile::describe(&profile));
-    println!("  max flows {}", args.max_flows);
+    let memory = attached.policer.memory_bytes()?;
+    println!(
+        "  max flows {} IPv4 and {} IPv6; kernel memory {} ({} bytes per flow of capacity)",
+        args.max_flows,
+        args.max_flows,
+        units::format_size(memory),
+        memory / (2 * u64::from(args.max_flows)),
+    );
     Ok(())
 }

@@ -20,8 +20,7 @@ pub struct FlowsArgs {
 pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
     let policer = Policer::open(&args.iface, args.direction.get())?;
     let tcp_mode = policer.profile()?.mode == mode::TCP;
-    let mut flows = policer.flows()?;
-    flows.truncate(args.top.unwrap_or(usize::MAX));
+    let flows = policer.top_flows(args.top.unwrap_or(usize::MAX))?;
     if args.json {
         let rows: Vec<_> = flows.iter().map(|f| flow_json(f, tcp_mode)).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -12,7 +12,13 @@ pub struct ListArgs {
 }
 
 pub fn run(args: ListArgs) -> anyhow::Result<()> {
-    let policers = Policer::list()?;
+    let (policers, unreadable) = Policer::list_with_unreadable()?;
+    for (iface, direction, error) in &unreadable {
+        eprintln!(
+            "policer: warning: cannot read the policer of {iface} ({}): {error}",
+            direction.name()
+        );
+    }
     if args.json {
         let mut rows = Vec::new();
         for policer in &policers {

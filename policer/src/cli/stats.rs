@@ -20,6 +20,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let counters = policer.counters()?;
     let flows = policer.flow_count()?;
     let max_flows = policer.max_flows()?;
+    let memory = policer.memory_bytes()?;
     if args.json {
         let report = json!({
             "interface": args.iface,
@@ -32,6 +33,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
             "flows_max": max_flows,
             "flows_new": counters.get(counter::NEW_FLOWS).packets,
             "flows_evicted_at_least": evicted(&counters, flows),
+            "memory_bytes": memory,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -67,10 +69,11 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     println!("  policed without ports:");
     print_row("ipv6 ext", counters.get(counter::EXT_CHAIN_TOO_LONG));
     println!(
-        "  flows {flows} active of {max_flows}: {} new flows seen, at least {} evicted (the \
-         least recently used goes when the table is full)",
+        "  flows {flows} active of {max_flows} per family: {} new flows seen, at least {} \
+         evicted (the least recently used goes when a table is full); kernel memory {}",
         counters.get(counter::NEW_FLOWS).packets,
-        evicted(&counters, flows)
+        evicted(&counters, flows),
+        units::format_size(memory)
     );
     Ok(())
 }

@@ -28,19 +28,34 @@ pub struct CostArgs {
     /// Only the one-hot-flow rows (a quick check while changing the kernel program).
     #[arg(long)]
     hot_only: bool,
+    /// Flows in the full table that `policer flows --top 10` is timed over (0: skip).
+    #[arg(long, default_value_t = 1_048_576)]
+    pub walk: u32,
 }
 
 impl CostArgs {
+    /// Whether the run times `flows --top 10` over a full table.
+    pub fn walks(&self) -> bool {
+        self.walk > 0 && !self.hot_only
+    }
+
     /// The settings of `cargo xtask bench` (and of `--quick`).
     pub fn preset(quick: bool) -> CostArgs {
         if quick {
-            CostArgs { repeats: 3, runs: 500_000, flows: vec![65_536], hot_only: false }
+            CostArgs {
+                repeats: 3,
+                runs: 500_000,
+                flows: vec![65_536],
+                hot_only: false,
+                walk: 65_536,
+            }
         } else {
             CostArgs {
                 repeats: 5,
                 runs: 2_000_000,
                 flows: vec![65_536, 1_048_576],
                 hot_only: false,
+                walk: 1_048_576,
             }
         }
     }
@@ -305,6 +320,79 @@ fn row(case: String, flows: Option<u32>, s: &[Spread]) -> CostRow {
         anchor(row.locked)
     );
     row
+}
+
+/// How long `policer flows IFACE --top 10` takes over a full table of `n` IPv4 flows, and
+/// the kernel memory of the policer's maps, from an attach with `--max-flows n`.
+pub struct TableWalk {
+    pub flows: u32,
+    pub top10_seconds: Spread,
+    pub memory_bytes: u64,
+}
+
+pub fn table_walk(n: u32, repeats: usize) -> anyhow::Result<TableWalk> {
+    use aya::maps::{HashMap, Map, MapData};
+    use policer_common::{FlowKey4, FlowState, MAP_FLOWS4};
+    let bed = policer_tests::Testbed::new();
+    bed.attach(&["--cir", "10mbit", "--max-flows", &n.to_string()]);
+    let dir = policer::pins::iface_dir(&bed.b_if).join("ingress");
+    let data = MapData::from_pin(dir.join(MAP_FLOWS4)).context("opening the IPv4 flow table")?;
+    let mut table: HashMap<MapData, FlowKey4, FlowState> =
+        HashMap::try_from(Map::LruHashMap(data))?;
+    for i in 0..n {
+        let key = FlowKey4 {
+            src: (0x0a00_0000 | i).to_be_bytes(),
+            dst: [192, 0, 2, 1],
+            src_port: 1024,
+            dst_port: 443,
+            proto: 6,
+            ..FlowKey4::default()
+        };
+        let state = FlowState { bytes: u64::from(i), packets: 1, ..FlowState::default() };
+        table.insert(key, state, 0)?;
+    }
+    // The release build, as installed (`cargo install`): a debug build spends most of the
+    // time copying the million entries.
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--release", "--package", "policer", "--bin", "policer"])
+        .status()?;
+    anyhow::ensure!(status.success(), "building policer (release) failed");
+    let release =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/policer");
+    let mut seconds = Vec::new();
+    for _ in 0..repeats {
+        let start = std::time::Instant::now();
+        let output = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", bed.b.path().display()))
+            .arg(&release)
+            .args(["flows", &bed.b_if, "--top", "10", "--json"])
+            .output()?;
+        seconds.push(start.elapsed().as_secs_f64());
+        anyhow::ensure!(output.status.success(), "policer flows failed: {output:?}");
+        let out = String::from_utf8(output.stdout)?;
+        let rows: serde_json::Value = serde_json::from_str(&out)?;
+        anyhow::ensure!(rows.as_array().map(Vec::len) == Some(10), "flows --top 10 gave {rows}");
+    }
+    let stats = bed.stats();
+    let memory_bytes = stats["memory_bytes"].as_u64().unwrap_or(0);
+    Ok(TableWalk { flows: n, top10_seconds: Spread::of(seconds), memory_bytes })
+}
+
+impl TableWalk {
+    pub fn markdown(&self) -> String {
+        format!(
+            "`policer flows IFACE --top 10 --json` over a full table of {} IPv4 flows (the \
+             policer attached with `--max-flows {}`): {} s, wall clock, the whole command \
+             (median, range). The policer's maps hold {} bytes of kernel memory, {} bytes per \
+             flow of capacity (an IPv4 and an IPv6 table of {} each).\n",
+            self.flows,
+            self.flows,
+            self.top10_seconds.show(3, 1.0),
+            self.memory_bytes,
+            self.memory_bytes / (2 * u64::from(self.flows)),
+            self.flows,
+        )
+    }
 }
 
 /// A program's size after the verifier: eBPF instructions and bytes of machine code.

@@ -42,6 +42,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Some(Part::Cost(a)) => {
             print!("{}", cost::markdown(a, &cost::run(a)?));
             print!("\n{}", cost::sizes_markdown(&cost::sizes()?));
+            if a.walks() {
+                print!("\n{}", cost::table_walk(a.walk, 3)?.markdown());
+            }
         }
         Some(Part::Load(a)) => print!("{}", load::markdown(a, &load::run(a)?)),
         Some(Part::Tcp(a)) => print!("{}", tcp::markdown(&tcp::run(a)?)),
@@ -58,6 +61,7 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
     let cost_args = cost::CostArgs::preset(args.quick);
     let cost_rows = cost::run(&cost_args)?;
     let sizes = cost::sizes()?;
+    let walk = cost::table_walk(cost_args.walk, 3)?;
     let load_args = load::LoadArgs::preset(args.quick);
     let load_rows = load::run(&load_args)?;
     let check = tcp::delay_line_check()?;
@@ -76,7 +80,11 @@ fn everything(args: &BenchArgs) -> anyhow::Result<()> {
          {}\n{}\n{}\n{}\n{}\n{}\n{}",
         if args.quick { " --quick" } else { "" },
         crate::machine::describe(),
-        cost::markdown(&cost_args, &cost_rows) + "\n" + &cost::sizes_markdown(&sizes),
+        cost::markdown(&cost_args, &cost_rows)
+            + "\n"
+            + &cost::sizes_markdown(&sizes)
+            + "\n"
+            + &walk.markdown(),
         load::markdown(&load_args, &load_rows),
         check.markdown(),
         tcp::markdown(&main),
