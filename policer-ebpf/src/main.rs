@@ -9,8 +9,13 @@
 //! author writes; bench/RESULTS.md). What was taken out, and what each piece cost, is in
 //! docs/cost.md.
 //!
-//! Concurrency: flow state lives in an LRU hash (the kernel evicts the least recently used
-//! flow when the table is full, so policing never stops), which cannot hold a
+//! Flow tables: IPv4 flows in one LRU hash under a 16-byte key, IPv6 flows in another under
+//! the 40-byte key (the kernel evicts the least recently used flow when a table is full, so
+//! policing never stops). The state is padded to 64 bytes: with the kernel's 48-byte entry
+//! header and the IPv4 key, an entry is two whole cache lines, which is what a lookup costs
+//! when many flows have pushed the tables out of the caches.
+//!
+//! Concurrency: an LRU hash cannot hold a
 //! `bpf_spin_lock` on this kernel. Each flow's state carries its own lock word instead,
 //! taken with an atomic compare-and-exchange and released with an atomic exchange (both
 //! full barriers): two CPUs handling packets of one flow serialise on it, so each packet
