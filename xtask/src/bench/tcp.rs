@@ -93,6 +93,8 @@ pub enum Placement {
 }
 
 impl Placement {
+    pub const ALL: [Placement; 3] = [Placement::Ingress, Placement::Egress, Placement::EgressTso];
+
     pub fn new(direction: Direction, tso: Tso) -> Placement {
         match (direction, tso) {
             (Direction::Ingress, _) => Placement::Ingress,
@@ -108,6 +110,10 @@ impl Placement {
             Placement::Egress => "egress",
             Placement::EgressTso => "egress-tso",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Placement> {
+        Placement::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// Where it is, in words.
@@ -342,29 +348,12 @@ const MAX_RUNS_AT_ONCE: usize = 16;
 
 /// Runs every spec `repeats` times; runs of like traffic go at the same time.
 pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
-    let mut jobs: Vec<(usize, &Spec)> = Vec::new();
-    for (i, s) in plan.specs.iter().enumerate() {
-        jobs.extend((0..plan.repeats).map(|_| (i, s)));
-    }
+    let jobs = jobs(plan);
     let mut samples: Vec<Vec<Sample>> = plan.specs.iter().map(|_| Vec::new()).collect();
     let mut rest = &jobs[..];
-    while let Some(&(_, first)) = rest.first() {
-        // Only runs of the same rate share the machine, and no more than the budget of
-        // their traffic together; runs without a policer take all the line gives them, so
-        // they share it only with their own repeats.
-        let unlimited = |s: &Spec| s.setup == "none";
-        let mut traffic = 0;
-        let at_once = rest
-            .iter()
-            .take_while(|(_, s)| {
-                traffic += (s.cir_mbit * u64::from(s.flows)).max(1);
-                s.cir_mbit == first.cir_mbit
-                    && unlimited(s) == unlimited(first)
-                    && traffic <= TRAFFIC_BUDGET_MBIT
-            })
-            .take(MAX_RUNS_AT_ONCE)
-            .count();
-        let (batch, later) = rest.split_at(at_once.max(1));
+    while !rest.is_empty() {
+        let at_once = batch_len(rest);
+        let (batch, later) = rest.split_at(at_once);
         let measured: Vec<anyhow::Result<Sample>> = thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
@@ -387,6 +376,47 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
         .map(|(spec, samples)| Row { spec, samples })
         .collect();
     Ok(Results { plan: Plan { specs: Vec::new(), title: plan.title.clone(), ..*plan }, rows })
+}
+
+/// Every run of a plan: each spec `repeats` times, by the index of its spec.
+fn jobs(plan: &Plan) -> Vec<(usize, &Spec)> {
+    let mut jobs = Vec::new();
+    for (i, s) in plan.specs.iter().enumerate() {
+        jobs.extend((0..plan.repeats).map(|_| (i, s)));
+    }
+    jobs
+}
+
+/// How many of the runs at the head of `rest` go at the same time (at least one).
+fn batch_len(rest: &[(usize, &Spec)]) -> usize {
+    let Some(&(_, first)) = rest.first() else { return 0 };
+    // Only runs of the same rate share the machine, and no more than the budget of their
+    // traffic together; runs without a policer take all the line gives them, so they share
+    // it only with their own repeats.
+    let unlimited = |s: &Spec| s.setup == "none";
+    let mut traffic = 0;
+    let at_once = rest
+        .iter()
+        .take_while(|(_, s)| {
+            traffic += (s.cir_mbit * u64::from(s.flows)).max(1);
+            s.cir_mbit == first.cir_mbit
+                && unlimited(s) == unlimited(first)
+                && traffic <= TRAFFIC_BUDGET_MBIT
+        })
+        .take(MAX_RUNS_AT_ONCE)
+        .count();
+    at_once.max(1)
+}
+
+/// How many rounds of runs at the same time a plan takes.
+pub fn batch_count(plan: &Plan) -> usize {
+    let jobs = jobs(plan);
+    let (mut rest, mut count) = (&jobs[..], 0);
+    while !rest.is_empty() {
+        rest = &rest[batch_len(rest)..];
+        count += 1;
+    }
+    count
 }
 
 pub fn describe_spec(s: &Spec) -> String {
