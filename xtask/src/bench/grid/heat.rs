@@ -28,6 +28,7 @@ const GREEN: RGBColor = RGBColor(44, 160, 44);
 const RED: RGBColor = RGBColor(214, 39, 40);
 const NOT_RUN: RGBColor = RGBColor(240, 240, 240);
 const BEYOND: RGBColor = RGBColor(150, 150, 150);
+const FEW: RGBColor = RGBColor(215, 225, 240);
 
 /// What a panel shows.
 #[derive(Clone, Copy)]
@@ -91,14 +92,20 @@ fn draw(path: &Path, grid: &Grid, cc: Cc, placement: Placement) -> anyhow::Resul
         let x0 = PANEL_GAP + i as i32 * (panel_w + PANEL_GAP);
         draw_panel(&root, grid, cc, placement, panel, x0)?;
     }
-    let legend = format!(
-        "Rows: rate x flows (each flow policed at the rate); columns: round trip. Green: better than the plain \
-         bucket, red: worse (deeper for larger ratios). Heavy frame: the goal fails there \
-         (✗✗ below {COLLAPSE_BELOW} of its goodput: a collapse). · not run yet; line: beyond \
-         the delay line; err: the run failed; few: retransmissions too few to judge."
-    );
-    let y = TOP + CELL_H * rows().len() as i32 + 22;
-    root.draw(&Text::new(legend, (PANEL_GAP, y), ("sans-serif", 13).into_font()))?;
+    let legend = [
+        "Rows: rate x flows (each flow policed at the rate); columns: round trip. Green: better \
+         than the plain bucket, red: worse (deeper for larger ratios)."
+            .to_string(),
+        format!(
+            "Heavy frame: the goal fails there (✗✗: below {COLLAPSE_BELOW} of its goodput, a \
+             collapse). ·: not run yet; line: beyond the delay line; lost: the testbed lost \
+             frames (not judged); err: the run failed; few: too few retransmissions to judge."
+        ),
+    ];
+    for (i, line) in legend.into_iter().enumerate() {
+        let y = TOP + CELL_H * rows().len() as i32 + 20 + 18 * i as i32;
+        root.draw(&Text::new(line, (PANEL_GAP, y), ("sans-serif", 13).into_font()))?;
+    }
     root.present()?;
     Ok(())
 }
@@ -158,6 +165,7 @@ fn cell(state: Option<&State>, panel: Panel) -> (RGBColor, String, bool) {
         None => return (NOT_RUN, "·".into(), false),
         Some(State::BeyondLine(_)) => return (BEYOND, "line".into(), false),
         Some(State::Failed(..)) => return (BEYOND, "err".into(), false),
+        Some(State::Measured(_, m)) if m.unclean() => return (BEYOND, "lost".into(), false),
         Some(State::Measured(_, m)) => m,
     };
     let r = &m.check.ratios;
@@ -179,7 +187,7 @@ fn cell(state: Option<&State>, panel: Panel) -> (RGBColor, String, bool) {
         Panel::Retransmits => {
             let fails = m.check.failures.iter().any(|f| matches!(f, Failure::Retransmits { .. }));
             if !m.check.retrans_judged {
-                return (NOT_RUN, "few".into(), false);
+                return (FEW, "few".into(), false);
             }
             (shade(-log_ratio(r.retransmits)), report::show_ratio(r.retransmits), fails)
         }

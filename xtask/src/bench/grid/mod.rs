@@ -41,7 +41,8 @@ pub const PLAIN: &str = "ebs0";
 pub const TCP_BUFFERS: u64 = 32 << 20;
 /// A point runs only where the delay line, with nothing policing, carried at least this
 /// many times the point's committed rate (all its flows together): TCP probes above the
-/// rate, and a line that is the bottleneck would be measured instead of the policer.
+/// rate, and a line that is the bottleneck would be measured instead of the policer. (A
+/// point that runs and still loses frames in the testbed is not judged: see `report`.)
 pub const LINE_HEADROOM: f64 = 1.5;
 
 /// A sender's congestion control.
@@ -432,7 +433,8 @@ fn measure_point(p: &Point, profile: Profile, line_mbit: f64, commit: &str) -> P
 }
 
 /// What one delay line at `rtt_ms` carries, Mbit/s, for `flows` CUBIC flows with nothing
-/// policing them and the grid's TCP buffers.
+/// policing them and the grid's TCP buffers, with the receiver's tap reading every frame as
+/// it does in a measured run (it shares the CPUs with the line).
 fn line_capacity(rtt_ms: u64, flows: u32) -> anyhow::Result<f64> {
     let bed = tcp::testbed(rtt_ms);
     let max = TCP_BUFFERS;
@@ -442,10 +444,12 @@ fn line_capacity(rtt_ms: u64, flows: u32) -> anyhow::Result<f64> {
     }
     let (omit, measured) = line_check_seconds(rtt_ms);
     let (omit_s, flows_s) = (omit.to_string(), flows.to_string());
+    let tap = policer_tests::tap::Tap::start(&bed.b, &bed.b_if)?;
     let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         bed.iperf3(omit + measured, &["-C", "cubic", "-O", &omit_s, "-P", &flows_s])
     }))
     .map_err(|_| anyhow::anyhow!("the delay line check at {rtt_ms} ms failed"))?;
+    drop(tap.finish());
     Ok(Testbed::goodput_bps(&report) / 1e6)
 }
 

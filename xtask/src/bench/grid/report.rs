@@ -16,6 +16,9 @@ pub const COLLAPSE_BELOW: f64 = 0.9;
 pub const RETRANS_LIMIT_LOSS_BASED: f64 = 1.0 / 3.0;
 /// BBR: at most this multiple of a plain bucket's retransmissions.
 pub const RETRANS_LIMIT_BBR: f64 = 1.15;
+/// A point is judged only where the testbed (the delay line, the tap) lost at most this
+/// share of any setup's frames: beyond it the testbed, not the policer, is measured.
+pub const TESTBED_LOSS_MAX: f64 = 1e-4;
 /// Retransmissions are judged only where either setup retransmitted at least this many
 /// segments per run (median): below that a ratio is noise (2 against 1 is "2x").
 pub const RETRANS_TO_JUDGE: f64 = 5.0;
@@ -131,6 +134,15 @@ pub fn check(cc: Cc, default: &Figures, plain: &Figures) -> Check {
 pub struct Measured {
     pub figures: BTreeMap<String, Figures>,
     pub check: Check,
+    /// The largest share of a setup's frames the testbed lost.
+    pub testbed_lost_share: f64,
+}
+
+impl Measured {
+    /// Whether the testbed lost too many frames for the point to be judged.
+    pub fn unclean(&self) -> bool {
+        self.testbed_lost_share > TESTBED_LOSS_MAX
+    }
 }
 
 /// What the grid knows of each point.
@@ -184,7 +196,19 @@ fn measured(p: &Point, r: &PointRecord) -> Option<Measured> {
     let figures: BTreeMap<String, Figures> =
         r.setups.iter().map(|(setup, runs)| (setup.clone(), Figures::of(runs))).collect();
     let check = check(p.cc, figures.get("default")?, figures.get(PLAIN)?);
-    Some(Measured { figures, check })
+    let testbed_lost_share = figures
+        .values()
+        .map(|f| testbed_lost_share(p, f, r.seconds, r.repeats))
+        .fold(0.0, f64::max);
+    Some(Measured { figures, check, testbed_lost_share })
+}
+
+/// The share of a setup's frames the testbed lost over all its runs, the frames estimated
+/// from its goodput (1448 bytes of payload a frame).
+pub fn testbed_lost_share(p: &Point, f: &Figures, seconds: u32, repeats: u32) -> f64 {
+    let bits = f.goodput * (p.rate_mbit * u64::from(p.flows)) as f64 * 1e6;
+    let frames = bits * f64::from(seconds) * f64::from(repeats) / (1448.0 * 8.0);
+    if f.testbed_lost == 0.0 { 0.0 } else { f.testbed_lost / (frames + f.testbed_lost) }
 }
 
 /// A ratio for a table: two decimals, "∞" over nothing, "–" for nothing over nothing.
@@ -200,7 +224,18 @@ pub fn show_ratio(r: f64) -> String {
     }
 }
 
-/// The goal column: "ok", or what fails.
+/// The goal column: "ok", or what fails; nothing where the testbed lost frames.
+fn show_goal(m: &Measured) -> String {
+    if m.unclean() {
+        return format!(
+            "not judged: the testbed lost {:.2} % of a setup's frames",
+            m.testbed_lost_share * 100.0
+        );
+    }
+    show_check(&m.check)
+}
+
+/// "ok", or what fails.
 fn show_check(c: &Check) -> String {
     let mut parts: Vec<String> = c
         .failures
@@ -216,21 +251,22 @@ fn show_check(c: &Check) -> String {
     if parts.is_empty() {
         parts.push("ok".into());
     }
+    let mut text = parts.join(", ");
     if !c.retrans_judged {
-        parts.push("(retrans too few to judge)".into());
+        text += " (retrans too few to judge)";
     }
-    parts.join(", ")
+    text
 }
 
 fn show_limit(limit: f64) -> String {
     if (limit - RETRANS_LIMIT_LOSS_BASED).abs() < 1e-9 { "1/3".into() } else { format!("{limit}") }
 }
 
-/// Another mode's cell: its ratios, and a collapse marked.
-fn show_other(f: Option<&Figures>, plain: &Figures) -> String {
+/// Another mode's cell: its ratios, and a collapse marked (where the point is judged).
+fn show_other(f: Option<&Figures>, plain: &Figures, judged: bool) -> String {
     let Some(f) = f else { return "not run".into() };
     let r = Ratios::of(f, plain);
-    let collapse = if r.goodput < COLLAPSE_BELOW { " **✗✗ collapse**" } else { "" };
+    let collapse = if judged && r.goodput < COLLAPSE_BELOW { " **✗✗ collapse**" } else { "" };
     format!(
         "{} / {} / {}{collapse}",
         show_ratio(r.goodput),
@@ -248,8 +284,10 @@ fn flows_text(flows: u32) -> String {
 pub fn markdown(grid: &Grid, maps: &BTreeMap<(Cc, Placement), String>) -> String {
     let all = super::full_plan();
     let (mut ok, mut failing, mut collapsed, mut beyond, mut failed) = (0, 0, 0, 0, 0);
+    let mut unclean = 0;
     for state in grid.points.values() {
         match state {
+            State::Measured(_, m) if m.unclean() => unclean += 1,
             State::Measured(_, m) if m.check.holds() => ok += 1,
             State::Measured(_, m) => {
                 failing += 1;
@@ -272,14 +310,14 @@ pub fn markdown(grid: &Grid, maps: &BTreeMap<(Cc, Placement), String>) -> String
          [grid/results.jsonl](grid/results.jsonl) (every point finished so far; runs resume \
          from it), measured at commit{} {}; written on {}.\n\n\
          **{} of {} points measured: {ok} meet the goal, {failing} fail it ({collapsed} of \
-         them a collapse). {beyond} cannot run on this machine (beyond the delay line), \
-         {failed} failed, {} not run yet** (`cargo xtask bench grid` runs them: about \
+         them a collapse), {unclean} not judged (the testbed lost frames). {beyond} cannot run \
+         on this machine (beyond the delay line), {failed} failed, {} not run yet** (`cargo xtask bench grid` runs them: about \
          {hours_left:.0} hours on this machine; `--rate`, `--rtt`, `--cc`, `--flows`, \
          `--direction`, `--tso` run a slice).\n\n",
         if commits.len() == 1 { "" } else { "s" },
         commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
         crate::machine::describe(),
-        ok + failing,
+        ok + failing + unclean,
         all.len(),
         not_run.len(),
     );
@@ -330,9 +368,9 @@ fn row(grid: &Grid, p: &Point, m: &Measured) -> String {
         show_ratio(r.goodput),
         show_ratio(r.retransmits),
         show_ratio(r.loss),
-        show_check(&m.check),
-        show_other(m.figures.get("len-debt"), plain),
-        show_other(m.figures.get("junose"), plain),
+        show_goal(m),
+        show_other(m.figures.get("len-debt"), plain, !m.unclean()),
+        show_other(m.figures.get("junose"), plain, !m.unclean()),
         record.seconds,
         record.repeats,
     )
@@ -366,12 +404,15 @@ fn how_to_read() -> String {
          - Goal (the defaults only): ✗ retrans where the ratio passes 1/3 (CUBIC, Reno) or \
          1.15 (BBR), judged only where either setup retransmitted at least {} segments per \
          run; ✗ goodput below {GOODPUT_MIN}; ✗✗ collapse below {COLLAPSE_BELOW} (marked for \
-         `len-debt` and `junose` too). Loss is shown, not judged.\n\
+         `len-debt` and `junose` too). Loss is shown, not judged. A point where the testbed \
+         (the delay line or the receiver's tap) lost more than {} % of any setup's frames is \
+         not judged: the testbed was measured there, not the policer.\n\
          - runs: seconds measured per run (after a warm-up of 3 s plus 12 round trips) and runs \
          of every setup. The figures of one short run (--quick) are rough: take a failing mark there as \
          a point to look at with `cargo xtask bench trace`, not as a verdict.\n\n",
         TCP_BUFFERS >> 20,
         RETRANS_TO_JUDGE,
+        TESTBED_LOSS_MAX * 100.0,
     )
 }
 
@@ -379,8 +420,8 @@ fn line_section(grid: &Grid) -> String {
     let mut out = format!(
         "## The delay line\n\n\
          Before the first point at a round trip and flow count, the grid measures what the \
-         delay line carries there with nothing policing (TCP CUBIC, the grid's buffers, 5 s \
-         after slow start). A point runs only where that is at least {LINE_HEADROOM} times \
+         delay line carries there with nothing policing (TCP CUBIC, the grid's buffers, the \
+         receiver's tap reading every frame as in a measured run, 5 s after slow start). A point runs only where that is at least {LINE_HEADROOM} times \
          its rate times its flows; the others are named below as beyond the line.\n\n"
     );
     if grid.lines.is_empty() {
@@ -507,6 +548,24 @@ mod tests {
         assert!(c.ratios.retransmits.is_infinite());
         assert_eq!(show_ratio(c.ratios.retransmits), "∞");
         assert_eq!(show_ratio(ratio(0.0, 0.0)), "–");
+    }
+
+    #[test]
+    fn a_testbed_that_lost_frames_is_measured_instead_of_the_policer() {
+        let p = Point {
+            placement: Placement::Ingress,
+            cc: Cc::Bbr,
+            flows: 4,
+            rate_mbit: 200,
+            rtt_ms: 250,
+        };
+        // 0.8 x 800 Mbit/s for 15 s: about 829,000 frames of 1448 bytes of payload.
+        let mut f = figures(0.8, 100.0);
+        f.testbed_lost = 8290.0;
+        let share = testbed_lost_share(&p, &f, 15, 1);
+        assert!((share - 0.0099).abs() < 0.0002, "{share}");
+        f.testbed_lost = 0.0;
+        assert_eq!(testbed_lost_share(&p, &f, 15, 1), 0.0);
     }
 
     #[test]
