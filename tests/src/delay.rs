@@ -2,7 +2,9 @@
 //! fixed time, then sent on, both ways. The kernel here has no netem; this gives the tests
 //! and benchmarks a real round-trip time. Frames are read and written with AF_PACKET
 //! sockets; with GRO, TSO, GSO and checksum offload off on the path they stay MTU-sized and
-//! complete.
+//! complete. A sender with TSO on hands the line whole GSO packets: the sockets carry the
+//! kernel's virtio-net header, so the line sends such a packet on as one GSO packet, and the
+//! kernel cuts it into frames (and fills in checksums) on the far side, as a NIC would.
 
 use std::{
     ffi::CString,
@@ -32,6 +34,14 @@ pub struct DelayLine {
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// `PACKET_IGNORE_OUTGOING` (linux/if_packet.h): do not read what this host sends.
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+/// `PACKET_VNET_HDR` (linux/if_packet.h): every frame read or written starts with a
+/// `struct virtio_net_hdr` (10 bytes) saying how it is segmented and checksummed.
+const PACKET_VNET_HDR: libc::c_int = 15;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM` (linux/virtio_net.h): the checksum is left to fill in. The
+/// other flags (checksum already valid) mean nothing to a sender.
+const VNET_NEEDS_CSUM: u8 = 1;
+/// The largest frame read: a whole GSO packet (64 KiB, or more with BIG TCP) and its header.
+const FRAME_BUFFER: usize = 256 << 10;
 
 impl DelayLine {
     /// Forwards frames between `left` and `right` (interfaces of `ns`), each held `delay`.
@@ -43,6 +53,10 @@ impl DelayLine {
                 ns.enter(|| Ok::<_, io::Error>((bound_socket(from)?, bound_socket(to)?)))?;
             set_ignore_outgoing(&rx)?;
             set_receive_timeout(&rx, POLL)?;
+            const ON: libc::c_int = 1;
+            for socket in [&rx, &tx] {
+                setsockopt(socket, libc::SOL_PACKET, PACKET_VNET_HDR, &ON)?;
+            }
             // Room for a second of 100 Mbit/s: a line that drops is a bottleneck of its own.
             setsockopt(&rx, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &(16 << 20))?;
             receivers.push(rx.try_clone()?);
@@ -98,11 +112,13 @@ fn receive(
     delay: Duration,
     stop: &AtomicBool,
 ) {
-    let mut buf = vec![0u8; 65_536];
+    let mut buf = vec![0u8; FRAME_BUFFER];
     while !stop.load(Ordering::Relaxed) {
         // SAFETY: recv into a buffer we own, of the length given.
         let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n > 0 {
+            // The header's first byte is its flags: keep only what a sender acts on.
+            buf[0] &= VNET_NEEDS_CSUM;
             let due = Instant::now() + delay;
             if queue.send((due, buf[..n as usize].to_vec())).is_err() {
                 return;

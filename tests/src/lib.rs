@@ -17,7 +17,10 @@ use std::{
     os::fd::AsRawFd as _,
     path::PathBuf,
     process::{Command, Output, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU32, Ordering},
+    },
     thread,
     time::Duration,
 };
@@ -83,10 +86,17 @@ pub struct Netns {
     pub name: String,
 }
 
+/// The namespaces of this process that exist, for `remove_everything`. Held while one is
+/// added, so that none appears unrecorded.
+static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 impl Netns {
     pub fn new() -> Netns {
         let name = unique_name("n");
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
         run_ok("ip", ["netns", "add", &name]);
+        live.push(name.clone());
+        drop(live);
         let ns = Netns { name };
         ns.exec_ok("ip", ["link", "set", "lo", "up"]);
         // No IPv6 autoconfiguration chatter: the tests count every frame.
@@ -183,7 +193,45 @@ impl Drop for Netns {
                 Some(())
             });
         let _ = run("ip", ["netns", "del", &self.name]);
+        LIVE.lock().unwrap_or_else(PoisonError::into_inner).retain(|n| *n != self.name);
     }
+}
+
+/// For a process that must end at once (a signal): removes every namespace it created that
+/// still exists, with the processes inside, the policers attached to their interfaces and
+/// those policers' pins, and keeps any other from being created until the process ends.
+/// Meant to be followed by `std::process::exit`: the handles of the removed namespaces are
+/// not told.
+pub fn remove_everything() {
+    let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+    let me = std::process::id().to_string();
+    let mut ifaces = Vec::new();
+    for name in live.iter() {
+        let pids = run("ip", ["netns", "pids", name]).stdout;
+        for pid in String::from_utf8_lossy(&pids).split_whitespace().filter(|p| *p != me) {
+            let _ = run("kill", ["-9", pid]);
+        }
+        let links = run("ip", ["-n", name, "-j", "link", "show"]).stdout;
+        let links: serde_json::Value = serde_json::from_slice(&links).unwrap_or_default();
+        for link in links.as_array().into_iter().flatten() {
+            let Some(iface) = link["ifname"].as_str().filter(|i| *i != "lo") else { continue };
+            if let Some(bin) = find_policer_bin() {
+                let net = format!("--net=/run/netns/{name}");
+                let _ =
+                    run("nsenter", [net, bin.display().to_string(), "detach".into(), iface.into()]);
+            }
+            ifaces.push(iface.to_string());
+        }
+    }
+    for name in live.iter() {
+        let _ = run("ip", ["netns", "del", name]);
+    }
+    // Last, once nothing can attach inside any more.
+    for iface in ifaces {
+        let _ = fs::remove_dir_all(pin_dir(&iface));
+    }
+    // The lock stays taken: the process ends next.
+    std::mem::forget(live);
 }
 
 /// Two namespaces, `a` (10.x.y.1, the sender) and `b` (10.x.y.2, the receiver, where the

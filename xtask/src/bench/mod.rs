@@ -3,6 +3,7 @@
 //! Each part also runs alone (`cargo xtask bench tcp --rtt 20 --cc bbr ...`).
 
 mod cost;
+mod grid;
 mod load;
 mod plots;
 mod tcp;
@@ -34,6 +35,9 @@ enum Part {
     Tcp(tcp::TcpArgs),
     /// One TCP flow with the policer's own state of it over time, drawn as an SVG.
     Trace(trace::TraceArgs),
+    /// The defaults against a plain bucket over every rate, round trip, flow count,
+    /// congestion control and placement (issue 24): resumable, writes bench/GRID.md.
+    Grid(grid::GridArgs),
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Some(Part::Load(a)) => print!("{}", load::markdown(a, &load::run(a)?)),
         Some(Part::Tcp(a)) => print!("{}", tcp::markdown(&tcp::run(a)?)),
         Some(Part::Trace(a)) => trace::run(a)?,
+        Some(Part::Grid(a)) => grid::run(a)?,
         None => everything(args)?,
     }
     Ok(())

@@ -6,7 +6,7 @@
 use std::{thread, time::Duration};
 
 use anyhow::Context as _;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use policer_tests::{
     Netns, Testbed,
     tap::{Tap, TapReport},
@@ -50,6 +50,84 @@ pub struct TcpArgs {
     /// Seconds of each run left out of goodput and retransmissions (slow start).
     #[arg(long, default_value_t = 3)]
     warmup: u32,
+    /// Where our policer sits: ingress (XDP on the receiver) or egress (TC on the sender).
+    #[arg(long, value_enum, default_value_t = Direction::Ingress)]
+    direction: Direction,
+    /// With `--direction egress`: the sender's TCP segmentation offload (see `Placement`).
+    #[arg(long, value_enum, default_value_t = Tso::Off)]
+    tso: Tso,
+}
+
+/// Which side of the path our policer polices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Direction {
+    /// XDP on the receiver's interface: what arrives.
+    Ingress,
+    /// TC on the sender's interface: what leaves.
+    Egress,
+}
+
+/// The sender's TCP segmentation offload, for a policer on its egress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Tso {
+    Off,
+    On,
+}
+
+/// Where our policer is attached, and how the sender hands it packets.
+///
+/// On the sender's egress TC sees what TCP builds: the kernel's TCP always builds GSO
+/// packets of several segments (since 4.19), so with TSO off the stack cuts them into frames
+/// after TC, and with TSO on they leave the interface whole (through the delay line, which
+/// then segments them as a NIC would). A TC drop there is a local congestion signal to TCP,
+/// not a loss on the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Placement {
+    /// XDP on the receiver's interface.
+    #[default]
+    Ingress,
+    /// TC egress on the sender's interface, TSO off.
+    Egress,
+    /// TC egress on the sender's interface, TSO (and GSO, checksum offload) on.
+    EgressTso,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 3] = [Placement::Ingress, Placement::Egress, Placement::EgressTso];
+
+    pub fn new(direction: Direction, tso: Tso) -> Placement {
+        match (direction, tso) {
+            (Direction::Ingress, _) => Placement::Ingress,
+            (Direction::Egress, Tso::Off) => Placement::Egress,
+            (Direction::Egress, Tso::On) => Placement::EgressTso,
+        }
+    }
+
+    /// The name in results files, reports and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Ingress => "ingress",
+            Placement::Egress => "egress",
+            Placement::EgressTso => "egress-tso",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Placement> {
+        Placement::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Where it is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Placement::Ingress => "XDP ingress on the receiver",
+            Placement::Egress => "TC egress on the sender, TSO off",
+            Placement::EgressTso => "TC egress on the sender, TSO on",
+        }
+    }
+
+    pub fn direction(self) -> Direction {
+        if self == Placement::Ingress { Direction::Ingress } else { Direction::Egress }
+    }
 }
 
 /// One setup at one point.
@@ -60,9 +138,15 @@ pub struct Spec {
     pub cir_mbit: u64,
     pub rtt_ms: u64,
     pub flows: u32,
+    /// Bursts as times of the rate ("100ms"); empty: the policer's defaults (not passed).
     pub cbs: String,
     pub ebs: String,
     pub attach: String,
+    /// Where our policer sits (the peers, nft and htb, sit where they always do).
+    pub placement: Placement,
+    /// The largest TCP send and receive buffers of both ends, bytes (`tcp_wmem`,
+    /// `tcp_rmem`); `None`: the kernel's defaults.
+    pub tcp_buffers: Option<u64>,
 }
 
 /// The figures of one run.
@@ -73,6 +157,9 @@ pub struct Sample {
     /// Of the same frames, the share the policer itself dropped (its `dropped` counter);
     /// `None` where no policer of ours is in place.
     pub policer_drop_share: Option<f64>,
+    /// The share of the bytes our policer coloured that it dropped (wire bytes: a GSO
+    /// packet counts as its frames); `None` where no policer of ours is in place.
+    pub policer_loss: Option<f64>,
     pub loss_runs: f64,
     pub run_length: f64,
     pub retransmits: f64,
@@ -127,6 +214,8 @@ pub fn run(args: &TcpArgs) -> anyhow::Result<Results> {
                             cbs: args.cbs.clone(),
                             ebs: args.ebs.clone(),
                             attach: args.attach.clone(),
+                            placement: Placement::new(args.direction, args.tso),
+                            tcp_buffers: None,
                         });
                     }
                 }
@@ -152,6 +241,8 @@ fn spec(setup: &str, cc: &str, cir_mbit: u64, rtt_ms: u64, flows: u32) -> Spec {
         cbs: "100ms".into(),
         ebs: "200ms".into(),
         attach: String::new(),
+        placement: Placement::Ingress,
+        tcp_buffers: None,
     }
 }
 
@@ -257,29 +348,12 @@ const MAX_RUNS_AT_ONCE: usize = 16;
 
 /// Runs every spec `repeats` times; runs of like traffic go at the same time.
 pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
-    let mut jobs: Vec<(usize, &Spec)> = Vec::new();
-    for (i, s) in plan.specs.iter().enumerate() {
-        jobs.extend((0..plan.repeats).map(|_| (i, s)));
-    }
+    let jobs = jobs(plan);
     let mut samples: Vec<Vec<Sample>> = plan.specs.iter().map(|_| Vec::new()).collect();
     let mut rest = &jobs[..];
-    while let Some(&(_, first)) = rest.first() {
-        // Only runs of the same rate share the machine, and no more than the budget of
-        // their traffic together; runs without a policer take all the line gives them, so
-        // they share it only with their own repeats.
-        let unlimited = |s: &Spec| s.setup == "none";
-        let mut traffic = 0;
-        let at_once = rest
-            .iter()
-            .take_while(|(_, s)| {
-                traffic += (s.cir_mbit * u64::from(s.flows)).max(1);
-                s.cir_mbit == first.cir_mbit
-                    && unlimited(s) == unlimited(first)
-                    && traffic <= TRAFFIC_BUDGET_MBIT
-            })
-            .take(MAX_RUNS_AT_ONCE)
-            .count();
-        let (batch, later) = rest.split_at(at_once.max(1));
+    while !rest.is_empty() {
+        let at_once = batch_len(rest);
+        let (batch, later) = rest.split_at(at_once);
         let measured: Vec<anyhow::Result<Sample>> = thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
@@ -304,25 +378,69 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<Results> {
     Ok(Results { plan: Plan { specs: Vec::new(), title: plan.title.clone(), ..*plan }, rows })
 }
 
-fn describe_spec(s: &Spec) -> String {
+/// Every run of a plan: each spec `repeats` times, by the index of its spec.
+fn jobs(plan: &Plan) -> Vec<(usize, &Spec)> {
+    let mut jobs = Vec::new();
+    for (i, s) in plan.specs.iter().enumerate() {
+        jobs.extend((0..plan.repeats).map(|_| (i, s)));
+    }
+    jobs
+}
+
+/// How many of the runs at the head of `rest` go at the same time (at least one).
+fn batch_len(rest: &[(usize, &Spec)]) -> usize {
+    let Some(&(_, first)) = rest.first() else { return 0 };
+    // Only runs of the same rate share the machine, and no more than the budget of their
+    // traffic together; runs without a policer take all the line gives them, so they share
+    // it only with their own repeats.
+    let unlimited = |s: &Spec| s.setup == "none";
+    let mut traffic = 0;
+    let at_once = rest
+        .iter()
+        .take_while(|(_, s)| {
+            traffic += (s.cir_mbit * u64::from(s.flows)).max(1);
+            s.cir_mbit == first.cir_mbit
+                && unlimited(s) == unlimited(first)
+                && traffic <= TRAFFIC_BUDGET_MBIT
+        })
+        .take(MAX_RUNS_AT_ONCE)
+        .count();
+    at_once.max(1)
+}
+
+/// How many rounds of runs at the same time a plan takes.
+pub fn batch_count(plan: &Plan) -> usize {
+    let jobs = jobs(plan);
+    let (mut rest, mut count) = (&jobs[..], 0);
+    while !rest.is_empty() {
+        rest = &rest[batch_len(rest)..];
+        count += 1;
+    }
+    count
+}
+
+pub fn describe_spec(s: &Spec) -> String {
     format!(
-        "{} {} Mbit/s {} ms {} flow(s) {} {}",
+        "{} {} Mbit/s {} ms {} flow(s) {} {} {}",
         s.setup,
         s.cir_mbit,
         s.rtt_ms,
         s.flows,
         s.cc,
+        s.placement.name(),
         bursts(s).unwrap_or_default()
     )
 }
 
 /// The bursts a setup uses, as the report shows them.
 fn bursts(s: &Spec) -> Option<String> {
+    let or_default = |burst: &str| if burst.is_empty() { "default" } else { burst }.to_string();
+    let (cbs, ebs) = (or_default(&s.cbs), or_default(&s.ebs));
     match s.setup.as_str() {
         "default" | "red-ecn" | "yellow-ecn" => Some("cbs 100ms ebs 200ms".into()),
-        "policer" | "junose" | "len-debt" | "tcp" => Some(format!("cbs {} ebs {}", s.cbs, s.ebs)),
-        "ebs0" => Some(format!("cbs {} ebs 0", s.cbs)),
-        "nft" => Some(format!("burst {} (+1 s)", s.cbs)),
+        "policer" | "junose" | "len-debt" | "tcp" => Some(format!("cbs {cbs} ebs {ebs}")),
+        "ebs0" => Some(format!("cbs {cbs} ebs 0")),
+        "nft" => Some(format!("burst {cbs} (+1 s)")),
         _ => None,
     }
 }
@@ -330,11 +448,12 @@ fn bursts(s: &Spec) -> Option<String> {
 impl Sample {
     fn brief(&self) -> String {
         format!(
-            "goodput/CIR {:.3}, drops {:.2} % (policer {}) in {} runs, {} retransmits, \
-             RTT {:.1} ms, Jain {:.3}, testbed lost {}",
+            "goodput/CIR {:.3}, drops {:.2} % (policer {}, {} of its bytes) in {} runs, \
+             {} retransmits, RTT {:.1} ms, Jain {:.3}, testbed lost {}",
             self.goodput_over_cir,
             self.drop_share * 100.0,
             self.policer_drop_share.map_or("-".into(), |d| format!("{:.2} %", d * 100.0)),
+            self.policer_loss.map_or("-".into(), |d| format!("{:.2} %", d * 100.0)),
             self.loss_runs,
             self.retransmits,
             self.mean_rtt_ms,
@@ -365,10 +484,11 @@ fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
             bed.iperf3(seconds + warmup, &args)
         });
         thread::sleep(Duration::from_millis(u64::from(warmup) * 1000 + 300));
-        let window = Window::open(&bed);
+        let window = Window::open(&bed, s.placement);
         (iperf.join().expect("iperf3 runs"), window)
     });
-    let Counts { sent, received, testbed_lost, seen, policer_dropped } = window?.close(&bed)?;
+    let Counts { sent, received, testbed_lost, seen, policer_dropped, policer_loss } =
+        window?.close(&bed)?;
     let lost = sent.saturating_sub(received);
     let share = |count: u64| if sent == 0 { 0.0 } else { count as f64 / sent as f64 };
     let cir_bits = s.cir_mbit as f64 * 1e6 * f64::from(s.flows);
@@ -381,6 +501,7 @@ fn measure(s: &Spec, seconds: u32, warmup: u32) -> anyhow::Result<Sample> {
         goodput_over_cir: Testbed::goodput_bps(&report) / cir_bits,
         drop_share: share(lost),
         policer_drop_share: policer_dropped.map(share),
+        policer_loss,
         loss_runs: seen.loss_runs() as f64,
         run_length: seen.lost_segments() as f64 / seen.loss_runs().max(1) as f64,
         retransmits: report["end"]["sum_sent"]["retransmits"].as_f64().unwrap_or(0.0),
@@ -408,50 +529,97 @@ struct Counts {
     /// Frames the testbed lost itself (the delay line or the tap).
     testbed_lost: u64,
     seen: TapReport,
-    /// Frames the policer dropped, where one of ours is attached.
+    /// Packets the policer dropped, where one of ours is attached.
     policer_dropped: Option<u64>,
+    /// The share of the bytes it coloured that it dropped.
+    policer_loss: Option<f64>,
 }
 
 /// The counters at the start of the measured window, and the tap.
 struct Window {
+    placement: Placement,
     sent: u64,
     received: u64,
     line_missed: u64,
-    policer_dropped: Option<u64>,
+    policer: Option<PolicerCounts>,
     tap: Tap,
 }
 
 impl Window {
-    fn open(bed: &Testbed) -> anyhow::Result<Window> {
-        let (sent, received) = (sent_packets(bed)?, bed.ip_in_receives());
-        let (line_missed, policer_dropped) = (line_missed(bed)?, policer_dropped(bed)?);
+    fn open(bed: &Testbed, placement: Placement) -> anyhow::Result<Window> {
+        let (sent, received) = (sent_packets(bed, placement)?, bed.ip_in_receives());
+        let (line_missed, policer) = (line_missed(bed)?, policer_counts(bed, placement)?);
         let tap = Tap::start(&bed.b, &bed.b_if)?;
-        Ok(Window { sent, received, line_missed, policer_dropped, tap })
+        Ok(Window { placement, sent, received, line_missed, policer, tap })
     }
 
     /// The counts over the window.
     fn close(self, bed: &Testbed) -> anyhow::Result<Counts> {
         let seen = self.tap.finish();
+        let policer =
+            policer_counts(bed, self.placement)?.zip(self.policer).map(|(end, at)| PolicerCounts {
+                dropped_packets: end.dropped_packets - at.dropped_packets,
+                dropped_bytes: end.dropped_bytes - at.dropped_bytes,
+                coloured_bytes: end.coloured_bytes - at.coloured_bytes,
+            });
         Ok(Counts {
-            sent: sent_packets(bed)? - self.sent,
+            sent: sent_packets(bed, self.placement)? - self.sent,
             received: bed.ip_in_receives() - self.received,
             testbed_lost: line_missed(bed)? - self.line_missed + seen.missed,
             seen,
-            policer_dropped: policer_dropped(bed)?
-                .zip(self.policer_dropped)
-                .map(|(end, at)| end - at),
+            policer_dropped: policer.map(|p| p.dropped_packets),
+            policer_loss: policer.map(|p| {
+                if p.coloured_bytes == 0 {
+                    0.0
+                } else {
+                    p.dropped_bytes as f64 / p.coloured_bytes as f64
+                }
+            }),
         })
     }
 }
 
-/// Packets the receiver's policer has dropped, if one of ours is attached there.
-fn policer_dropped(bed: &Testbed) -> anyhow::Result<Option<u64>> {
-    if !policer_tests::pin_dir(&bed.b_if).exists() {
+/// Counters of our policer, where one is attached.
+#[derive(Clone, Copy)]
+struct PolicerCounts {
+    dropped_packets: u64,
+    dropped_bytes: u64,
+    /// Bytes coloured green, yellow or red.
+    coloured_bytes: u64,
+}
+
+/// The namespace and interface our policer sits on, for a placement.
+fn policed(bed: &Testbed, placement: Placement) -> (&Netns, &str) {
+    match placement {
+        Placement::Ingress => (&bed.b, &bed.b_if),
+        Placement::Egress | Placement::EgressTso => (&bed.a, &bed.a_if),
+    }
+}
+
+/// The counters of the policer at `placement`, if one of ours is attached there.
+fn policer_counts(bed: &Testbed, placement: Placement) -> anyhow::Result<Option<PolicerCounts>> {
+    let (ns, iface) = policed(bed, placement);
+    if !policer_tests::pin_dir(iface).exists() {
         return Ok(None);
     }
-    let stats = bed.stats();
-    let dropped = stats["counters"]["dropped"]["packets"].as_u64();
-    dropped.context("`policer stats --json` has counters.dropped.packets").map(Some)
+    let direction = placement.direction().to_possible_value().expect("a named value");
+    let args = ["stats", iface, "--direction", direction.get_name(), "--json"];
+    let out = policer_tests::succeeded(ns.policer(args), || format!("policer {args:?}"));
+    let stats: serde_json::Value = serde_json::from_str(&out).context("stats --json")?;
+    let counter = |name: &str, unit: &str| {
+        stats["counters"][name][unit]
+            .as_u64()
+            .with_context(|| format!("`policer stats --json` has counters.{name}.{unit}"))
+    };
+    let mut coloured_bytes = 0;
+    for colour in ["green", "yellow", "red"] {
+        coloured_bytes += counter(colour, "bytes")?;
+    }
+    Ok(Some(PolicerCounts {
+        dropped_packets: counter("dropped", "packets")?,
+        dropped_bytes: counter("dropped", "bytes")?,
+        coloured_bytes,
+    }))
 }
 
 fn line_missed(bed: &Testbed) -> anyhow::Result<u64> {
@@ -462,7 +630,13 @@ fn line_missed(bed: &Testbed) -> anyhow::Result<u64> {
 }
 
 /// Frames the sender offered: put on the wire, or dropped by its own qdisc (the shaper).
-fn sent_packets(bed: &Testbed) -> anyhow::Result<u64> {
+/// With TSO on, the sender's interface counts GSO packets, so the frames are counted where
+/// the delay line has cut them, on its link into the receiver. (A drop by our policer on
+/// the sender's egress is before both: these count what left the sender.)
+fn sent_packets(bed: &Testbed, placement: Placement) -> anyhow::Result<u64> {
+    if let (Placement::EgressTso, Some(m)) = (placement, bed.middle()) {
+        return link_packets(&m.ns, &m.to_b, "tx");
+    }
     Ok(link_packets(&bed.a, &bed.a_if, "tx")? + qdisc_drops(&bed.a, &bed.a_if)?)
 }
 
@@ -481,27 +655,59 @@ pub fn set_up(bed: &Testbed, s: &Spec) -> anyhow::Result<()> {
             ns.exec_ok("sysctl", ["-qw", "net.ipv4.tcp_ecn=1"]);
         }
     }
-    let extra: Vec<&str> = s.attach.split_whitespace().collect();
+    if let Some(max) = s.tcp_buffers {
+        for ns in [&bed.a, &bed.b] {
+            ns.exec_ok("sysctl", ["-qw", &format!("net.ipv4.tcp_rmem=4096 131072 {max}")]);
+            ns.exec_ok("sysctl", ["-qw", &format!("net.ipv4.tcp_wmem=4096 16384 {max}")]);
+        }
+    }
+    if s.placement == Placement::EgressTso {
+        // Segmentation offload needs scatter-gather and checksum offload; the delay line
+        // passes the GSO packets on whole and cuts them into frames on its far side.
+        bed.a.exec_ok(
+            "ethtool",
+            ["-K", &bed.a_if, "sg", "on", "tx", "on", "tso", "on", "gso", "on"],
+        );
+    }
+    // Bursts given as times, or none (the policer's defaults, the same for every setup).
+    let burst = |name: &'static str, value: &str| -> Vec<String> {
+        if value.is_empty() { Vec::new() } else { vec![format!("--{name}"), value.to_string()] }
+    };
+    let (cbs, ebs) = (burst("cbs", &s.cbs), burst("ebs", &s.ebs));
+    let mut args: Vec<String> = vec!["--cir".into(), cir];
     match s.setup.as_str() {
-        "default" => drop(bed.attach(&[&["--cir", &cir][..], &extra].concat())),
-        "policer" => drop(
-            bed.attach(&[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs][..], &extra].concat()),
-        ),
-        "ebs0" => drop(bed.attach(&["--cir", &cir, "--cbs", &s.cbs, "--ebs", "0"])),
-        "red-ecn" => drop(bed.attach(&["--cir", &cir, "--red", "ecn"])),
-        "yellow-ecn" => drop(bed.attach(&["--cir", &cir, "--yellow", "ecn"])),
-        mode @ ("junose" | "len-debt" | "tcp") => drop(
-            bed.attach(
-                &[&["--cir", &cir, "--cbs", &s.cbs, "--ebs", &s.ebs, "--mode", mode][..], &extra]
-                    .concat(),
-            ),
-        ),
-        "nft" => nft_limit(bed, s)?,
-        "htb" => htb(bed, s),
-        "none" => {}
+        "default" => {}
+        "policer" => args.extend(cbs.into_iter().chain(ebs)),
+        "ebs0" => args.extend(cbs.into_iter().chain(["--ebs".into(), "0".into()])),
+        "red-ecn" => args.extend(["--red".into(), "ecn".into()]),
+        "yellow-ecn" => args.extend(["--yellow".into(), "ecn".into()]),
+        mode @ ("junose" | "len-debt" | "tcp") => {
+            args.extend(cbs.into_iter().chain(ebs).chain(["--mode".into(), mode.into()]))
+        }
+        "nft" => return nft_limit(bed, s),
+        "htb" => {
+            htb(bed, s);
+            return Ok(());
+        }
+        "none" => return Ok(()),
         other => anyhow::bail!("unknown setup {other}"),
     }
+    if matches!(s.setup.as_str(), "default" | "policer" | "junose" | "len-debt" | "tcp") {
+        args.extend(s.attach.split_whitespace().map(String::from));
+    }
+    attach(bed, s.placement, &args);
     Ok(())
+}
+
+/// `policer attach` with `args` (from `--cir` on) where `placement` says.
+fn attach(bed: &Testbed, placement: Placement, args: &[String]) {
+    let (ns, iface) = policed(bed, placement);
+    let mut all = vec!["attach".to_string(), iface.to_string()];
+    if placement != Placement::Ingress {
+        all.extend(["--direction".into(), "egress".into()]);
+    }
+    all.extend_from_slice(args);
+    policer_tests::succeeded(ns.policer(&all), || format!("policer {all:?} in {}", ns.name));
 }
 
 /// nftables `limit rate over` on the egress of the link into the receiver (where a tap on
@@ -665,20 +871,25 @@ pub fn markdown(results: &Results) -> String {
     }
     // Rows of one group need not be adjacent (a plan interleaves flow counts), so keep the
     // first appearance of each group rather than deduplicating neighbours.
-    let mut groups: Vec<(u64, u32)> = Vec::new();
-    for group in results.rows.iter().map(|r| (r.spec.cir_mbit, r.spec.flows)) {
+    let group_of = |r: &Row| (r.spec.cir_mbit, r.spec.flows, r.spec.placement);
+    let mut groups: Vec<(u64, u32, Placement)> = Vec::new();
+    for group in results.rows.iter().map(group_of) {
         if !groups.contains(&group) {
             groups.push(group);
         }
     }
-    for (cir, flows) in groups {
+    for (cir, flows, placement) in groups {
         out += &format!(
-            "\n### {cir} Mbit/s, {flows} flow{}\n\n\
+            "\n### {cir} Mbit/s, {flows} flow{}{}\n\n\
              | RTT | cc | setup | goodput/CIR | drops | loss runs (mean length) | retransmits | \
              mean RTT | Jain | testbed lost |\n|---|---|---|---|---|---|---|---|---|---|\n",
-            if flows == 1 { "" } else { "s" }
+            if flows == 1 { "" } else { "s" },
+            match placement {
+                Placement::Ingress => String::new(),
+                other => format!(", our policer on {}", other.describe()),
+            }
         );
-        for r in results.rows.iter().filter(|r| (r.spec.cir_mbit, r.spec.flows) == (cir, flows)) {
+        for r in results.rows.iter().filter(|r| group_of(r) == (cir, flows, placement)) {
             let s = &r.spec;
             out += &format!(
                 "| {} ms | {} | {}{} | {} | {} | {} ({:.1}) | {} | {} ms | {:.3} | {} |\n",

@@ -88,6 +88,8 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         cbs: args.cbs.clone(),
         ebs: args.ebs.clone(),
         attach: args.attach.clone(),
+        placement: tcp::Placement::Ingress,
+        tcp_buffers: None,
     };
     anyhow::ensure!(
         matches!(spec.setup.as_str(), "junose" | "len-debt" | "tcp" | "ebs0" | "policer"),
