@@ -253,6 +253,24 @@ impl Maps {
         Ok(kept)
     }
 
+    /// Writes a flow's state into its table (inserting the flow if new): for tests and tools
+    /// that seed a table. The kernel program may update the same flow meanwhile; the last
+    /// write wins.
+    pub fn write_flow(&mut self, flow: &Flow) -> Result<()> {
+        let written = if flow.key.family == policer_common::family::IPV4 {
+            let mut table: aya::maps::HashMap<&mut MapData, FlowKey4, FlowState> =
+                aya::maps::HashMap::try_from(&mut self.flows4)
+                    .context(|| format!("opening {MAP_FLOWS4}"))?;
+            table.insert(FlowKey4::of(&flow.key), flow.state, 0)
+        } else {
+            let mut table: aya::maps::HashMap<&mut MapData, FlowKey, FlowState> =
+                aya::maps::HashMap::try_from(&mut self.flows6)
+                    .context(|| format!("opening {MAP_FLOWS6}"))?;
+            table.insert(flow.key, flow.state, 0)
+        };
+        written.context(|| "writing a flow".to_string())
+    }
+
     /// Number of flows in the tables.
     pub fn flow_count(&self) -> Result<usize> {
         let mut count = 0;

@@ -156,6 +156,30 @@ fn ipv4_and_ipv6_flows_are_listed_together_and_the_top_is_the_heaviest() {
 }
 
 #[test]
+fn a_flow_whose_lock_stays_taken_passes_unpoliced_and_is_counted() {
+    for kind in KINDS {
+        // A bucket of one frame and no debt: the second frame of the flow would be red.
+        let mut loaded = load(kind, 1500, 0, key_mode::FIVE_TUPLE);
+        let frame = tcp_frame(1500, 7, [10, 0, 0, 2]);
+        assert_eq!(run(&mut loaded, &frame), PASS);
+        // Another CPU holding the flow's lock for good: the program gives up after its
+        // tries and passes the frame unpoliced (fail open), counted as flow_busy.
+        let mut flow = loaded.maps.flows().unwrap()[0];
+        flow.state.lock = 1;
+        loaded.maps.write_flow(&flow).unwrap();
+        assert_eq!(run(&mut loaded, &frame), PASS, "{kind:?}");
+        let counters = loaded.maps.counters().unwrap();
+        assert_eq!(counters.get(counter::FLOW_BUSY).packets, 1, "{kind:?}");
+        assert_eq!(counters.get(counter::RED).packets, 0, "{kind:?}");
+        // The lock released, the flow is policed again: its bucket is empty, so red.
+        flow.state.lock = 0;
+        loaded.maps.write_flow(&flow).unwrap();
+        assert_eq!(run(&mut loaded, &frame), DROP, "{kind:?}");
+        assert_eq!(loaded.maps.counters().unwrap().get(counter::RED).packets, 1, "{kind:?}");
+    }
+}
+
+#[test]
 fn non_ip_and_unparsable_frames_pass_and_are_counted_apart() {
     for kind in KINDS {
         let mut loaded = load(kind, 3000, 0, key_mode::FIVE_TUPLE);
