@@ -14,6 +14,8 @@
 #![no_std]
 #![no_main]
 
+mod runtime;
+
 use aya_ebpf::{
     bindings::{BPF_ANY, TC_ACT_OK, TC_ACT_SHOT, bpf_spin_lock, xdp_action},
     btf_maps::{HashMap, LruHashMap, PerCpuArray},
@@ -189,13 +191,3 @@ pub fn anchor_locked_tc(ctx: TcContext) -> i32 {
 pub fn xdp_drop(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 4] = *b"GPL\0";

@@ -40,6 +40,7 @@
 #![allow(internal_features)]
 
 mod frame;
+mod runtime;
 
 use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
 
@@ -342,13 +343,3 @@ pub fn xdp_redirect(_ctx: XdpContext) -> u32 {
 pub fn tc_pass(_ctx: TcContext) -> i32 {
     TC_ACT_OK
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 4] = *b"GPL\0";

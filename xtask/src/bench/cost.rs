@@ -198,17 +198,8 @@ pub fn run(args: &CostArgs) -> anyhow::Result<Vec<CostRow>> {
     let mut ours = policer_runner(&mut policer_xdp);
     {
         let (mut naive, mut locked) = anchor_pair(&mut anchors, ProgramKind::Xdp)?;
-        for len in [64, 1514] {
-            let frame = flow_frame(1, len);
-            let s = interleaved(
-                &mut [&mut ours, &mut xdp_pass, &mut naive, &mut locked],
-                args.repeats,
-                |run| Ok(run(&frame, args.runs)? as f64),
-            )?;
-            let flows = (len == 64).then_some(1);
-            let case = format!("XDP, one hot flow, IPv4, {len}-byte frames");
-            rows.push(row(case, flows, &s));
-        }
+        let mut programs = [&mut ours, &mut xdp_pass, &mut naive, &mut locked];
+        rows.extend(hot_flow_rows(args, "XDP", &mut programs)?);
     }
     let others = [
         (
@@ -232,19 +223,29 @@ pub fn run(args: &CostArgs) -> anyhow::Result<Vec<CostRow>> {
     let mut tc_pass = tc_runner(&mut base_object, PROG_TC_PASS)?;
     let mut ours = policer_runner(&mut policer_tc);
     let (mut naive, mut locked) = anchor_pair(&mut anchors, ProgramKind::Tc)?;
-    for len in [64, 1514] {
-        let frame = flow_frame(1, len);
-        let s = interleaved(
-            &mut [&mut ours, &mut tc_pass, &mut naive, &mut locked],
-            args.repeats,
-            |run| Ok(run(&frame, args.runs)? as f64),
-        )?;
-        rows.push(row(format!("TC ingress, one hot flow, IPv4, {len}-byte frames"), None, &s));
-    }
+    let mut programs = [&mut ours, &mut tc_pass, &mut naive, &mut locked];
+    rows.extend(hot_flow_rows(args, "TC ingress", &mut programs)?);
     drop((ours, naive, locked, tc_pass));
 
     for &n in args.flows.iter().filter(|_| !args.hot_only) {
         rows.extend(many_flows(args, n)?);
+    }
+    Ok(rows)
+}
+
+/// One hot IPv4 flow of 64- and 1514-byte frames through `programs` (policer, bare program,
+/// naive, locked). The XDP 64-byte row is the one-flow point of the cost-by-flows plot.
+fn hot_flow_rows(
+    args: &CostArgs,
+    hook: &str,
+    programs: &mut [&mut Runner<'_>],
+) -> anyhow::Result<Vec<CostRow>> {
+    let mut rows = Vec::new();
+    for len in [64, 1514] {
+        let frame = flow_frame(1, len);
+        let s = interleaved(programs, args.repeats, |run| Ok(run(&frame, args.runs)? as f64))?;
+        let flows = (hook == "XDP" && len == 64).then_some(1);
+        rows.push(row(format!("{hook}, one hot flow, IPv4, {len}-byte frames"), flows, &s));
     }
     Ok(rows)
 }
