@@ -84,6 +84,8 @@ pub struct LoadRow {
     pub offered: Spread,
     /// Frames per run of a receiving NAPI thread (a run that finds the ring full takes 256).
     pub per_run: Spread,
+    /// The share of the frames dropped by the receiver's XDP program.
+    pub xdp_dropped: Spread,
 }
 
 /// Seed frames per `sendmmsg`.
@@ -140,18 +142,20 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<Vec<LoadRow>> {
             busy: Spread::of(s.iter().map(|s| s.busy)),
             offered: Spread::of(s.iter().map(|s| s.offered_mpps)),
             per_run: Spread::of(s.iter().map(|s| s.per_run)),
+            xdp_dropped: Spread::of(s.iter().map(|s| s.xdp_dropped)),
         })
         .collect::<Vec<_>>();
     for r in &rows {
         eprintln!(
             "load {}: {:.2} Mpps per receiving core, {:.2} Mpps wall, receiver busy {:.0} %, \
-             offered {:.2} Mpps, {:.0} frames per run",
+             offered {:.2} Mpps, {:.0} frames per run, {:.1} % dropped in XDP",
             r.receiver,
             r.mpps.median,
             r.wall.median,
             r.busy.median * 100.0,
             r.offered.median,
-            r.per_run.median
+            r.per_run.median,
+            r.xdp_dropped.median * 100.0
         );
     }
     Ok(rows)
@@ -196,6 +200,8 @@ struct Sample {
     busy: f64,
     offered_mpps: f64,
     per_run: f64,
+    /// The share of the frames the receiver's XDP program dropped.
+    xdp_dropped: f64,
 }
 
 /// The flood generator of one testbed: a veth pair of its own in the sender's namespace,
@@ -252,6 +258,7 @@ impl<'a> Generator<'a> {
     fn flood(&self, args: &LoadArgs) -> anyhow::Result<Sample> {
         let seed_ifindex = ifindex(self.bed, &self.seed_if)?;
         let (before, (cpu_before, runs_before)) = (received(self.bed)?, self.napi_cpu()?);
+        let dropped_before = xdp_dropped(self.bed)?;
         let fanned_before = self.fanned()?;
         let start = Instant::now();
         let deadline = Duration::from_secs(args.seconds);
@@ -284,6 +291,7 @@ impl<'a> Generator<'a> {
             busy: cpu / elapsed,
             offered_mpps: offered / elapsed / 1e6,
             per_run: frames / runs,
+            xdp_dropped: (xdp_dropped(self.bed)? - dropped_before) as f64 / frames,
         })
     }
 
@@ -424,6 +432,12 @@ fn ifindex(bed: &Testbed, ifname: &str) -> anyhow::Result<u32> {
 fn received(bed: &Testbed) -> anyhow::Result<u64> {
     let out = bed.b.exec_ok("ethtool", ["-S", &bed.b_if]);
     Ok(counter_sum(&out, "_xdp_packets"))
+}
+
+/// Frames the receiving veth end's XDP program dropped.
+fn xdp_dropped(bed: &Testbed) -> anyhow::Result<u64> {
+    let out = bed.b.exec_ok("ethtool", ["-S", &bed.b_if]);
+    Ok(counter_sum(&out, "_xdp_drops"))
 }
 
 /// The sum of ethtool's per-queue receive counters ending in `suffix`.
