@@ -16,8 +16,10 @@
 //! TC, UDP). Counted: frames the receiver's XDP program ran on (ethtool's
 //! `rx_queue_*_xdp_packets`), per second of wall time and per second of CPU time of the
 //! receiving NAPI threads (their `schedstat`): the second is the rate one receiving core
-//! sustains, whether or not the generator kept it busy all the time, and on a machine
-//! shared with other work it does not count the time others took from that core.
+//! sustains, and on a machine shared with other work it does not count the time others
+//! took from that core. It holds while the receiver finds frames waiting whenever it runs
+//! (frames per run near or above the veth ring's 256); a receiver that mostly waits for
+//! frames also pays for its wake-ups, so its figure is then a lower bound.
 
 use std::{
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
