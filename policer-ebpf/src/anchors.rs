@@ -18,7 +18,7 @@ mod runtime;
 
 use aya_ebpf::{
     bindings::{BPF_ANY, TC_ACT_OK, TC_ACT_SHOT, bpf_spin_lock, xdp_action},
-    btf_maps::{HashMap, LruHashMap, PerCpuArray},
+    btf_maps::{DevMap, HashMap, LruHashMap, PerCpuArray},
     helpers::{bpf_ktime_get_ns, bpf_spin_lock, bpf_spin_unlock},
     macros::{btf_map, classifier, xdp},
     programs::{TcContext, XdpContext},
@@ -190,4 +190,20 @@ pub fn anchor_locked_tc(ctx: TcContext) -> i32 {
 #[xdp]
 pub fn xdp_drop(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
+}
+
+/// The flood generator's fan-out: every entry holds the ifindex of the veth end that feeds
+/// the receiver (the same one `FANOUT_COPIES` times), filled by the benchmark.
+#[btf_map]
+static FANOUT: DevMap<64> = DevMap::new();
+
+/// The flood generator's amplifier, on a veth end fed by user space (AF_PACKET): each frame
+/// leaves once per entry of `FANOUT` (the kernel clones an `xdp_frame` for all but the last),
+/// so the receiver gets native XDP frames, as from a NIC, at many times the rate user space
+/// can send.
+#[xdp]
+pub fn xdp_fanout(_ctx: XdpContext) -> u32 {
+    FANOUT
+        .redirect(0, u64::from(aya_ebpf::bindings::BPF_F_BROADCAST))
+        .unwrap_or(xdp_action::XDP_DROP)
 }
