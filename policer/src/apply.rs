@@ -165,6 +165,9 @@ pub fn plan(config: &Config, opts: ApplyOptions) -> Result<Plan, PlanError> {
             let policer =
                 Policer::open(&entry.iface, Some(entry.direction)).map_err(PlanError::Machine)?;
             let current = policer.profile().map_err(PlanError::Machine)?;
+            // Plans made with `policer plan` are not the file's business (yet): their count
+            // and match are kept by `set`, and not a difference.
+            let current = Profile { plans: 0, plan_match: desired.plan_match, ..current };
             let why = attach_differences(entry, &policer, &current, &desired)
                 .map_err(PlanError::Machine)?;
             if !why.is_empty() {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod netdev;
 mod netlink;
 pub mod pins;
+pub mod plans;
 pub mod plot;
 pub mod profile;
 pub mod simulate;
@@ -389,7 +390,10 @@ impl Policer {
             return Err(std::io::Error::last_os_error())
                 .context(|| format!("locking {}", self.dir.display()));
         }
-        self.maps.store_profile(profile)
+        // The plans' count and match are the plans' business, read under the lock.
+        let current = self.maps.profile()?;
+        let profile = Profile { plans: current.plans, plan_match: current.plan_match, ..*profile };
+        self.maps.store_profile(&profile)
     }
 
     pub fn counters(&self) -> Result<Counters> {
