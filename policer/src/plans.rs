@@ -221,9 +221,60 @@ pub fn del(maps: &mut Maps, iface: &str, prefix: Prefix) -> Result<()> {
     maps.clear_profile_at(index)
 }
 
+/// A plan as `simulate --plan` takes it: `PREFIX=RATE[,cbs=SIZE|TIME][,ebs=..][,mode=..]
+/// [,key=..][,yellow=..][,red=..]`, unset fields taking `attach`'s defaults.
+pub fn parse_spec(text: &str, max_frame: u64) -> Result<(Prefix, Profile)> {
+    let bad = |why: String| Error::InvalidProfile(format!("invalid plan {text:?}: {why}"));
+    let (prefix, rest) = text
+        .split_once('=')
+        .ok_or_else(|| bad("expected PREFIX=RATE[,cbs=..,ebs=..,mode=..,key=..]".into()))?;
+    let prefix: Prefix = prefix.trim().parse()?;
+    let mut fields = rest.split(',');
+    let rate = fields.next().unwrap_or_default().trim();
+    let mut request = crate::profile::ProfileRequest {
+        cir_bits: Some(crate::units::parse_rate(rate).map_err(|e| bad(e.to_string()))?),
+        ..Default::default()
+    };
+    for field in fields {
+        let (name, value) =
+            field.split_once('=').ok_or_else(|| bad(format!("{field:?}: expected NAME=VALUE")))?;
+        let value = value.trim();
+        let burst = |v: &str| crate::units::parse_burst(v).map_err(|e| bad(e.to_string()));
+        match name.trim() {
+            "cbs" => request.cbs = Some(burst(value)?),
+            "ebs" => request.ebs = Some(burst(value)?),
+            "mode" => request.mode = Some(crate::profile::parse_mode(value).map_err(bad)?),
+            "key" => request.key_mode = Some(crate::profile::parse_key_mode(value).map_err(bad)?),
+            "yellow" => request.yellow = Some(crate::profile::parse_action(value).map_err(bad)?),
+            "red" => request.red = Some(crate::profile::parse_action(value).map_err(bad)?),
+            other => {
+                return Err(bad(format!(
+                    "unknown field {other:?}: expected cbs, ebs, mode, key, yellow or red"
+                )));
+            }
+        }
+    }
+    Ok((prefix, request.resolve_new(max_frame)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_specs_parse_with_defaults_and_say_what_is_wrong() {
+        let (prefix, profile) = parse_spec("10.1.0.0/16=2mbit,cbs=3000,key=all", 1514).unwrap();
+        assert_eq!(prefix.to_string(), "10.1.0.0/16");
+        assert_eq!(profile.cir_bytes_per_sec, 250_000);
+        // As at attach: ebs twice cbs, never below four maximum-size frames.
+        assert_eq!((profile.cbs_bytes, profile.ebs_bytes), (3000, 4 * 1514));
+        assert_eq!(profile.key_mode, policer_common::key_mode::ALL);
+        let why = |t: &str| parse_spec(t, 1514).unwrap_err().to_string();
+        assert!(why("10.1.0.0/16").contains("expected PREFIX=RATE"), "{}", why("10.1.0.0/16"));
+        assert!(why("10.1.0.0/16=fast").contains("invalid plan"));
+        assert!(why("10.1.0.0/16=1mbit,burst=1k").contains("unknown field \"burst\""));
+        assert!(why("10.1.0.1/16=1mbit").contains("host bits are set"));
+    }
 
     #[test]
     fn prefixes_parse_and_print() {
