@@ -70,6 +70,49 @@ struct Suite {
 /// exec`); and TCP tests whose kernel side other tests cover here (an unpoliced flow; two flows in 5-tuple
 /// and dst key modes, which test_run checks in the kernel).
 const GUEST_SUITES: &[Suite] = &[
+    Suite { target: "test_run", args: &[] },
+    Suite {
+        target: "robustness",
+        args: &[
+            "--skip",
+            "the_corpus_of_interesting_frames",
+            "--skip",
+            "two_cpus_feeding_one_bucket",
+            "--skip",
+            "counters_only_grow_and_set_under_load",
+            "--skip",
+            "under_ip_netns_exec",
+        ],
+    },
+    Suite {
+        target: "cli",
+        args: &[
+            "a_second_attach_is_refused",
+            "detach_leaves_no_pins_no_program",
+            "the_mode_is_set_on_attach",
+            "log_shows_why_frames_went_unpoliced",
+            "a_foreign_xdp_program_is_never_replaced",
+        ],
+    },
+    Suite { target: "simulate", args: &[] },
+    // One at a time: TCP rates are asserted, and the guest has two CPUs.
+    Suite {
+        target: "tcp",
+        args: &[
+            "--test-threads=1",
+            "cubic_flow_is_held_near_cir",
+            "bbr_flow_is_held_near_cir",
+            "set_changes_the_rate",
+        ],
+    },
+    Suite {
+        target: "tc",
+        args: &["--test-threads=1", "--skip", "red_ecn_holds_an_ecn_capable_flow"],
+    },
+    // `apply` on a kernel without TCX (its egress policer is a cls_bpf filter): about two
+    // minutes under TCG. The rest of apply, the units, the exporter and `top` are the CLI's
+    // own logic, left to the host.
+    Suite { target: "apply", args: &["a_file_is_applied_once_changed_live_and_pruned"] },
     // Plans: the verifier of 6.1 must take the program with its plan lookup, and every
     // vector holds there. The 1024 plans (a grace period each) are left to the host.
     Suite {
