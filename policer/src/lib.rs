@@ -336,7 +336,12 @@ impl Policer {
         let mut policers = Vec::new();
         for iface in pins::attached_interfaces()? {
             for direction in pins::attached_directions(&iface) {
-                policers.push(Policer::open(&iface, Some(direction))?);
+                match Policer::open(&iface, Some(direction)) {
+                    Ok(policer) => policers.push(policer),
+                    // Detached while we looked (its link goes first): not a policer now.
+                    Err(_) if !pins::is_complete(&pins::dir(&iface, direction)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(policers)
