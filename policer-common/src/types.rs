@@ -15,9 +15,10 @@ pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
 /// older policer's pins are recognised instead of misread. (4: the flow's lock is in its
-/// state; no lock stripes. 5: plans: a profile table, two prefix tries, the profile in the
-/// flow keys, per-plan counters.)
-pub const LAYOUT_VERSION: u32 = 5;
+/// state; no lock stripes. 6: plans: a profile table, two prefix tries, the profile in the
+/// flow keys, per-plan counters. 5 is taken by another branch's change, whose pins share
+/// this machine's bpffs: merging the two needs a number of its own.)
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Most plans (prefixes with a profile of their own) one policer holds; profile 0 of the
 /// profile table is the default, so the table has `MAX_PLANS + 1` entries.
