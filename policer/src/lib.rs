@@ -329,6 +329,27 @@ impl Policer {
         Ok(Policer { iface: iface.to_string(), direction, dir, maps })
     }
 
+    /// Every policer, opened, by interface and direction; policers pinned by an
+    /// incompatible version (another layout) are returned apart, as their errors, so that
+    /// one of them does not hide the others.
+    pub fn list_all() -> Result<(Vec<Policer>, Vec<Error>)> {
+        pins::require_root("policer list")?;
+        pins::require_bpffs()?;
+        let (mut policers, mut foreign) = (Vec::new(), Vec::new());
+        for iface in pins::attached_interfaces()? {
+            for direction in pins::attached_directions(&iface) {
+                match Policer::open(&iface, Some(direction)) {
+                    Ok(policer) => policers.push(policer),
+                    Err(e @ Error::IncompatibleLayout { .. }) => foreign.push(e),
+                    // Detached while we looked (its link goes first): not a policer now.
+                    Err(_) if !pins::is_complete(&pins::dir(&iface, direction)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok((policers, foreign))
+    }
+
     /// Every policer, opened, by interface and direction.
     pub fn list() -> Result<Vec<Policer>> {
         pins::require_root("policer list")?;

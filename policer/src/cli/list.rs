@@ -12,7 +12,10 @@ pub struct ListArgs {
 }
 
 pub fn run(args: ListArgs) -> anyhow::Result<()> {
-    let policers = Policer::list()?;
+    let (policers, foreign) = Policer::list_all()?;
+    for e in &foreign {
+        eprintln!("policer: warning: {e}");
+    }
     if args.json {
         let mut rows = Vec::new();
         for policer in &policers {
