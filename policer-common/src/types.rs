@@ -15,8 +15,15 @@ pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
 /// older policer's pins are recognised instead of misread. (5: the flow's lock is in its
-/// state, no lock stripes, IPv4 and IPv6 flows in tables of their own.)
-pub const LAYOUT_VERSION: u32 = 5;
+/// state, no lock stripes, IPv4 and IPv6 flows in tables of their own. 6: plans: a profile
+/// table, two prefix tries, the profile in the flow keys, per-plan counters.)
+pub const LAYOUT_VERSION: u32 = 6;
+
+/// Most plans (prefixes with a profile of their own) one policer holds; profile 0 of the
+/// profile table is the default, so the table has `MAX_PLANS + 1` entries.
+pub const MAX_PLANS: u32 = 1024;
+/// Entries of the profile table: the default profile (0) and one per plan (1 to 1024).
+pub const PROFILE_TABLE_LEN: u32 = MAX_PLANS + 1;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";
@@ -27,6 +34,11 @@ pub const MAP_FLOWS6: &str = "POLICER_FLOWS6";
 /// Both flow tables.
 pub const MAP_FLOW_TABLES: [&str; 2] = [MAP_FLOWS4, MAP_FLOWS6];
 pub const MAP_COUNTERS: &str = "POLICER_COUNTS";
+/// The plans: longest-prefix-match tries from IPv4 and IPv6 prefixes to a profile index.
+pub const MAP_PLANS4: &str = "POLICER_PLANS4";
+pub const MAP_PLANS6: &str = "POLICER_PLANS6";
+/// Per-CPU counters per plan: `plan_counter::index(profile, what)`.
+pub const MAP_PLAN_COUNTERS: &str = "POLICER_PLANCNT";
 /// Name of the XDP program in the object file.
 pub const PROG_XDP: &str = "policer_xdp";
 /// Name of the TC program in the object file.
@@ -53,6 +65,14 @@ pub mod key_mode {
     pub const SRC: u8 = 1;
     /// Destination address only: one bucket per receiver.
     pub const DST: u8 = 2;
+    /// One bucket for all the traffic the profile covers (IPv4 and IPv6 alike).
+    pub const ALL: u8 = 3;
+}
+
+/// Which address of a packet the plans' prefixes are matched against (set at attach).
+pub mod plan_match {
+    pub const SRC: u8 = 0;
+    pub const DST: u8 = 1;
 }
 
 /// What happens to a packet of a given colour.
@@ -123,7 +143,13 @@ pub struct Profile {
     pub red_action: u8,
     /// One of [`mode`]. Was padding before modes existed: pins of that time read 0, JunosE.
     pub mode: u8,
-    pub _pad: [u8; 4],
+    /// Default profile (index 0) only: one of [`plan_match`].
+    pub plan_match: u8,
+    pub _pad: u8,
+    /// Default profile (index 0) only: how many plans exist. The kernel program looks the
+    /// plans up only when this is not 0, so a policer without plans pays nothing for them;
+    /// it changes with the profile's generation, like every other field.
+    pub plans: u16,
     /// User space only: the bursts as times of the rate when they were given so (or took
     /// their defaults, which are times), else 0. A change of rate keeps such a burst at the
     /// same time, so `set --cir` does not shrink a 100 ms burst to 33 ms.
@@ -162,7 +188,7 @@ impl Profile {
         if cbs_bytes > MAX_BURST_BYTES || ebs_bytes > MAX_BURST_BYTES {
             return Err(ProfileError::BurstTooLarge);
         }
-        if key_mode > key_mode::DST {
+        if key_mode > key_mode::ALL {
             return Err(ProfileError::BadKeyMode);
         }
         if !action::is_valid(yellow_action) || !action::is_valid(red_action) {
@@ -178,7 +204,9 @@ impl Profile {
             yellow_action,
             red_action,
             mode: mode::JUNOSE,
-            _pad: [0; 4],
+            plan_match: plan_match::SRC,
+            _pad: 0,
+            plans: 0,
             cbs_ns: 0,
             ebs_ns: 0,
         })
@@ -219,14 +247,15 @@ impl Profile {
     }
 }
 
-/// The single entry of the profile map: two profile slots and a generation counter.
+/// An entry of the profile table (index 0: the default profile; 1 to [`MAX_PLANS`]: the
+/// plans' profiles): two profile slots and a generation counter.
 ///
 /// User space writes a new profile into the slot the kernel is not reading
-/// (`slots[(generation + 1) % 2]`), then bumps `generation` in a second write. The kernel
-/// reads `generation`, copies `slots[generation % 2]`, and reads `generation` again; if it
-/// changed, it retries. A copy can only be torn if user space rewrote the slot being read,
-/// which needs two generation bumps within that copy, which the second read of the
-/// generation detects. See `policer::maps::ProfileMap::store`.
+/// (`slots[(generation + 1) % 2]`), then bumps `generation` in a second write, then waits an
+/// RCU grace period before that slot may be written again. The kernel reads `generation`
+/// once and reads `slots[generation % 2]` in place: no program run ever sees a slot being
+/// rewritten. See `policer::maps::Maps::store_profile`. Only entry 0's `layout_version`,
+/// `attachment` and `tc_*` fields mean anything.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct ProfileCell {
@@ -285,7 +314,9 @@ pub struct FlowKey {
     pub proto: u8,
     /// One of [`family`].
     pub family: u8,
-    pub _pad: [u8; 2],
+    /// The index of the profile (plan) whose bucket this is: flows of two plans never share
+    /// a bucket. 0: the default profile.
+    pub profile: u16,
 }
 const _: () = assert!(size_of::<FlowKey>() == 40);
 
@@ -305,6 +336,16 @@ impl FlowKey {
         let keep_src = match mode {
             key_mode::SRC => true,
             key_mode::DST => false,
+            key_mode::ALL => {
+                // One bucket for both families: every key is the IPv4 table's zero key.
+                self.src = [0; 16];
+                self.dst = [0; 16];
+                self.family = family::IPV4;
+                self.src_port = 0;
+                self.dst_port = 0;
+                self.proto = 0;
+                return;
+            }
             _ => return,
         };
         if keep_src {
@@ -329,9 +370,10 @@ pub struct FlowKey4 {
     pub src_port: u16,
     pub dst_port: u16,
     pub proto: u8,
-    /// Padding as scalars: zeroing an array is a call to `memset` in a BPF program.
+    /// Padding as a scalar: zeroing an array is a call to `memset` in a BPF program.
     pub _pad: u8,
-    pub _pad2: u16,
+    /// As in [`FlowKey`]: the profile (plan) whose bucket this is.
+    pub profile: u16,
 }
 const _: () = assert!(size_of::<FlowKey4>() == 16);
 
@@ -346,7 +388,7 @@ impl FlowKey4 {
             dst_port: key.dst_port,
             proto: key.proto,
             _pad: 0,
-            _pad2: 0,
+            profile: key.profile,
         }
     }
 
@@ -357,6 +399,7 @@ impl FlowKey4 {
             dst_port: self.dst_port,
             proto: self.proto,
             family: family::IPV4,
+            profile: self.profile,
             ..FlowKey::default()
         };
         key.src[..4].copy_from_slice(&self.src);
@@ -447,6 +490,22 @@ pub mod counter {
     /// (0 passed, 1 marked, 2 dropped).
     pub const fn by_colour(colour: u32, outcome: u32) -> u32 {
         BY_COLOUR + colour * 3 + outcome
+    }
+}
+
+/// Per-plan counters: for each profile index, packets and bytes per colour and those
+/// dropped. Counted only for plans (index 1 and up), so a policer without plans does not
+/// pay for them; the default profile's share is the totals less the plans'.
+pub mod plan_counter {
+    /// Counters per profile: green, yellow, red, dropped.
+    pub const PER_PLAN: u32 = 4;
+    pub const DROPPED: u32 = 3;
+    /// Size of the per-plan counters map.
+    pub const LEN: u32 = super::PROFILE_TABLE_LEN * PER_PLAN;
+
+    /// The counter `what` (a colour, 0 to 2, or [`DROPPED`]) of profile `profile`.
+    pub const fn index(profile: u32, what: u32) -> u32 {
+        profile * PER_PLAN + what
     }
 }
 

@@ -11,7 +11,9 @@ use crate::{
     AttachOptions, Direction, Error, Hook, Policer, XdpModeChoice,
     config::{Config, Entry, Problem},
     netdev::Interface,
-    pins, profile, units,
+    pins,
+    plans::{Plan as Installed, Prefix},
+    profile, units,
 };
 
 /// What `apply` does to one interface and direction.
@@ -59,17 +61,43 @@ pub struct Step {
     pub action: Action,
     /// From the file (absent for a detach).
     pub entry: Option<Entry>,
+    /// The plans to delete, change and add, in that order, once the action is done.
+    pub plans: Vec<PlanChange>,
+}
+
+/// A change of one plan (`policer plan del|set|add`).
+#[derive(Clone, Debug)]
+pub enum PlanChange {
+    Del(Prefix),
+    Set(Prefix, Profile, Profile),
+    Add(Prefix, Profile),
+}
+
+impl PlanChange {
+    fn describe(&self) -> String {
+        match self {
+            PlanChange::Del(prefix) => format!("plan {prefix} deleted"),
+            PlanChange::Set(prefix, from, to) => {
+                format!("plan {prefix}: {}", profile_changes(from, to).join(", "))
+            }
+            PlanChange::Add(prefix, profile) => {
+                format!("plan {prefix} added: {}", profile::describe(profile))
+            }
+        }
+    }
 }
 
 impl Step {
     /// What the step changes, field by field ("cir 10Mbit -> 20Mbit"), or why it replaces.
     pub fn changes(&self) -> Vec<String> {
-        match &self.action {
+        let mut changes = match &self.action {
             Action::Set { from, to } => profile_changes(from, to),
             Action::Replace { why, .. } => why.clone(),
             Action::Attach { profile } => vec![profile::describe(profile)],
             _ => Vec::new(),
-        }
+        };
+        changes.extend(self.plans.iter().map(PlanChange::describe));
+        changes
     }
 }
 
@@ -110,12 +138,16 @@ pub fn check_machine(config: &Config, allow_missing: bool) -> Result<Vec<Step>, 
                 if let Err(problem) = desired_profile(entry, &iface) {
                     problems.push(problem);
                 }
+                if let Err(plan_problems) = desired_plans(entry, &iface) {
+                    problems.extend(plan_problems);
+                }
             }
             Err(Error::UnknownInterface(_)) if allow_missing => steps.push(Step {
                 iface: entry.iface.clone(),
                 direction: entry.direction,
                 action: Action::Missing,
                 entry: Some(entry.clone()),
+                plans: Vec::new(),
             }),
             Err(Error::UnknownInterface(_)) => problems.push(Problem {
                 line: entry.line,
@@ -132,9 +164,54 @@ pub fn check_machine(config: &Config, allow_missing: bool) -> Result<Vec<Step>, 
     if problems.is_empty() { Ok(steps) } else { Err(problems) }
 }
 
+/// The plans `plan add` would make of `entry`'s on `iface`.
+fn desired_plans(entry: &Entry, iface: &Interface) -> Result<Vec<(Prefix, Profile)>, Vec<Problem>> {
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for plan in &entry.plans {
+        match plan.request.resolve_new(entry.max_packet(Some(iface))) {
+            Ok(profile) => plans.push((plan.prefix, profile)),
+            Err(e) => problems.push(Problem {
+                line: plan.line,
+                message: format!(
+                    "[{}.plan.\"{}\"]: {e} (on {})",
+                    entry.table(),
+                    plan.prefix,
+                    iface.name
+                ),
+            }),
+        }
+    }
+    if problems.is_empty() { Ok(plans) } else { Err(problems) }
+}
+
+/// The changes that make `current` plans the `desired` ones.
+fn plan_changes(current: &[Installed], desired: &[(Prefix, Profile)]) -> Vec<PlanChange> {
+    let mut changes: Vec<PlanChange> = current
+        .iter()
+        .filter(|c| !desired.iter().any(|(p, _)| *p == c.prefix))
+        .map(|c| PlanChange::Del(c.prefix))
+        .collect();
+    for &(prefix, profile) in desired {
+        match current.iter().find(|c| c.prefix == prefix) {
+            Some(c) if c.profile == profile => {}
+            Some(c) => changes.push(PlanChange::Set(prefix, c.profile, profile)),
+            None => changes.push(PlanChange::Add(prefix, profile)),
+        }
+    }
+    // Deletions first (they free room), then changes, then additions.
+    changes.sort_by_key(|c| match c {
+        PlanChange::Del(_) => 0,
+        PlanChange::Set(..) => 1,
+        PlanChange::Add(..) => 2,
+    });
+    changes
+}
+
 /// The profile `attach` would make of `entry` on `iface`.
 fn desired_profile(entry: &Entry, iface: &Interface) -> Result<Profile, Problem> {
-    entry.request.resolve_new(entry.max_packet(Some(iface))).map_err(|e| {
+    let resolved = entry.request.resolve_new(entry.max_packet(Some(iface)));
+    resolved.map(|p| Profile { plan_match: entry.plan_match, ..p }).map_err(|e| {
         let message = e.to_string();
         let key = if message.starts_with("ebs") { "ebs" } else { "cbs" };
         let line = entry.key_lines.get(key).copied().unwrap_or(entry.line);
@@ -158,21 +235,27 @@ pub fn plan(config: &Config, opts: ApplyOptions) -> Result<Plan, PlanError> {
         }
         let iface = Interface::find(&entry.iface).map_err(PlanError::Machine)?;
         let desired = desired_profile(entry, &iface).map_err(|p| PlanError::File(vec![p]))?;
+        let wanted_plans = desired_plans(entry, &iface).map_err(PlanError::File)?;
         let attached = pins::attached_directions(&entry.iface).contains(&entry.direction);
-        let action = if !attached {
-            Action::Attach { profile: desired }
+        let (action, plans) = if !attached {
+            (Action::Attach { profile: desired }, plan_changes(&[], &wanted_plans))
         } else {
             let policer =
                 Policer::open(&entry.iface, Some(entry.direction)).map_err(PlanError::Machine)?;
-            let current = policer.profile().map_err(PlanError::Machine)?;
+            // The count of plans is theirs, not the profile's: `set` keeps it.
+            let current = Profile { plans: 0, ..policer.profile().map_err(PlanError::Machine)? };
             let why = attach_differences(entry, &policer, &current, &desired)
                 .map_err(PlanError::Machine)?;
             if !why.is_empty() {
-                Action::Replace { why, profile: desired }
-            } else if current != desired {
-                Action::Set { from: current, to: desired }
+                (Action::Replace { why, profile: desired }, plan_changes(&[], &wanted_plans))
             } else {
-                Action::Unchanged
+                let current_plans = policer.plans().map_err(PlanError::Machine)?;
+                let plans = plan_changes(&current_plans, &wanted_plans);
+                if current != desired || !plans.is_empty() {
+                    (Action::Set { from: current, to: desired }, plans)
+                } else {
+                    (Action::Unchanged, plans)
+                }
             }
         };
         steps.push(Step {
@@ -180,6 +263,7 @@ pub fn plan(config: &Config, opts: ApplyOptions) -> Result<Plan, PlanError> {
             direction: entry.direction,
             action,
             entry: Some(entry.clone()),
+            plans,
         });
     }
     let order = |s: &Step| {
@@ -199,6 +283,7 @@ pub fn plan(config: &Config, opts: ApplyOptions) -> Result<Plan, PlanError> {
                         direction,
                         action: Action::Detach,
                         entry: None,
+                        plans: Vec::new(),
                     });
                 } else {
                     elsewhere.push((iface.clone(), direction));
@@ -244,6 +329,13 @@ fn attach_differences(
     let max_flows = policer.max_flows()?;
     if max_flows != entry.max_flows {
         why.push(format!("max-flows {max_flows} -> {}", entry.max_flows));
+    }
+    if current.plan_match != desired.plan_match {
+        why.push(format!(
+            "match {} -> {}",
+            profile::plan_match_name(current.plan_match),
+            profile::plan_match_name(desired.plan_match)
+        ));
     }
     if current.key_mode != desired.key_mode {
         why.push(format!(
@@ -361,18 +453,38 @@ fn execute_step(step: &Step) -> crate::Result<Option<&'static str>> {
         };
         Policer::attach(&iface, &opts).map(|attached| Some(attached.method))
     };
-    match &step.action {
-        Action::Attach { profile } => attach(profile),
-        Action::Set { to, .. } => {
+    let method = match &step.action {
+        Action::Attach { profile } => attach(profile)?,
+        Action::Set { from, to } => {
             let mut policer = Policer::open(&step.iface, Some(step.direction))?;
-            policer.set(to)?;
-            Ok(None)
+            if from != to {
+                policer.set(to)?;
+            }
+            None
         }
         Action::Replace { profile, .. } => {
             Policer::detach(&step.iface, Some(step.direction))?;
-            attach(profile)
+            attach(profile)?
         }
-        Action::Detach => Policer::detach(&step.iface, Some(step.direction)).map(|()| None),
-        Action::Unchanged | Action::Missing => Ok(None),
+        Action::Detach => {
+            Policer::detach(&step.iface, Some(step.direction))?;
+            None
+        }
+        Action::Unchanged | Action::Missing => None,
+    };
+    if !step.plans.is_empty() {
+        let mut policer = Policer::open(&step.iface, Some(step.direction))?;
+        for change in &step.plans {
+            match *change {
+                PlanChange::Del(prefix) => policer.plan_del(prefix)?,
+                PlanChange::Set(prefix, _, to) => {
+                    policer.plan_set(prefix, |_| Ok(to))?;
+                }
+                PlanChange::Add(prefix, profile) => {
+                    policer.plan_add(prefix, &profile)?;
+                }
+            }
+        }
     }
+    Ok(method)
 }

@@ -15,9 +15,9 @@
 //! `red`, `hook`, `xdp-mode`, `max-flows`); the direction is the table's name. A key not
 //! given takes the default `attach` gives it.
 //!
-//! Room is kept for per-prefix plans: the keys `match` and `plan` (a table of prefixes,
-//! each a table of profile keys, `[interface.eth0.ingress.plan."10.1.0.0/16"]`) are
-//! reserved, and refused by name until plans exist.
+//! Plans (`policer plan`) are tables under a policer, keyed by prefix, with the profile keys
+//! (`[interface.eth0.ingress.plan."10.1.0.0/16"]`, `cir` required); `match = "src"|"dst"`
+//! beside the default profile says which address they match.
 //!
 //! Parsing checks everything that can be checked without the machine: the syntax, every
 //! key and every value. Each error names the file, the line and the key, as in
@@ -57,6 +57,10 @@ pub struct Entry {
     pub request: ProfileRequest,
     pub hook: Hook,
     pub max_flows: u32,
+    /// `match`: which address the plans match (one of `policer_common::plan_match`).
+    pub plan_match: u8,
+    /// The plans, in the file's order.
+    pub plans: Vec<PlanEntry>,
     /// Where each key given is, for errors found later (against the interface).
     pub key_lines: BTreeMap<&'static str, usize>,
 }
@@ -78,6 +82,15 @@ impl Entry {
             (None, _) => STANDARD_FRAME,
         }
     }
+}
+
+/// One plan of a policer in the file.
+#[derive(Clone, Debug)]
+pub struct PlanEntry {
+    pub prefix: crate::plans::Prefix,
+    pub request: ProfileRequest,
+    /// The line of its table's header.
+    pub line: usize,
 }
 
 /// A parsed, checked file.
@@ -151,10 +164,10 @@ struct DirectionDe {
     hook: Key,
     xdp_mode: Key,
     max_flows: Key,
-    /// Reserved for plans (per-prefix profiles).
+    /// Which address the plans match: src or dst.
     #[serde(rename = "match")]
     match_: Key,
-    /// Reserved for plans (per-prefix profiles).
+    /// The plans: a table of prefixes, each a table of profile keys.
     plan: Key,
 }
 
@@ -241,17 +254,8 @@ impl EntryReader<'_> {
         line: usize,
         table: DirectionDe,
     ) -> Option<Entry> {
-        for (name, value) in [("match", &table.match_), ("plan", &table.plan)] {
-            if let Some(value) = value {
-                let line = line_of(self.text, value.span().start);
-                self.problems.push(Problem {
-                    line,
-                    message: format!(
-                        "{name}: per-prefix plans are not supported by this version of policer"
-                    ),
-                });
-            }
-        }
+        let plan_match = self.value(&table.match_, "match", |v| word(v, profile::parse_plan_match));
+        let plans = self.plans(&table.plan);
         let request = ProfileRequest {
             cir_bits: self.value(&table.cir, "cir", |v| text_or_number(v, Quantity::Rate)),
             cbs: self.value(&table.cbs, "cbs", |v| text_or_number(v, Quantity::Burst)),
@@ -308,6 +312,8 @@ impl EntryReader<'_> {
             request,
             hook,
             max_flows: max_flows.unwrap_or(policer_common::DEFAULT_MAX_FLOWS),
+            plan_match: plan_match.unwrap_or(policer_common::plan_match::SRC),
+            plans,
             key_lines: std::mem::take(&mut self.key_lines),
         })
     }
@@ -332,6 +338,88 @@ impl EntryReader<'_> {
                 None
             }
         }
+    }
+
+    /// The `plan` table: each prefix with its profile keys, checked as `plan add` checks them.
+    fn plans(&mut self, value: &Key) -> Vec<PlanEntry> {
+        let Some(value) = value else { return Vec::new() };
+        let table_line = line_of(self.text, value.span().start);
+        let Value::Table(table) = value.get_ref() else {
+            let message = "plan: expected tables of prefixes: [interface.NAME.DIRECTION.plan.\"10.1.0.0/16\"]";
+            self.problems.push(Problem { line: table_line, message: message.into() });
+            return Vec::new();
+        };
+        let mut plans = Vec::new();
+        for (text, keys) in table {
+            // The line of the prefix's table header (quoted in TOML), else of `plan`.
+            let line = self
+                .text
+                .find(&format!("\"{text}\""))
+                .map_or(table_line, |at| line_of(self.text, at));
+            let mut problem = |message: String| {
+                self.problems.push(Problem { line, message: format!("plan.\"{text}\": {message}") })
+            };
+            let prefix = match text.parse::<crate::plans::Prefix>() {
+                Ok(prefix) => prefix,
+                Err(e) => {
+                    problem(e.to_string());
+                    continue;
+                }
+            };
+            let Value::Table(keys) = keys else {
+                problem("expected a table of profile keys (cir = \"50mbit\", ...)".into());
+                continue;
+            };
+            let mut request = ProfileRequest::default();
+            let mut bad = false;
+            for (key, value) in keys {
+                let parsed: Result<(), String> = match key.as_str() {
+                    "cir" => {
+                        text_or_number(value, Quantity::Rate).map(|v| request.cir_bits = Some(v))
+                    }
+                    "cbs" => text_or_number(value, Quantity::Burst).map(|v| request.cbs = Some(v)),
+                    "ebs" => text_or_number(value, Quantity::Burst).map(|v| request.ebs = Some(v)),
+                    "key" => {
+                        word(value, profile::parse_key_mode).map(|v| request.key_mode = Some(v))
+                    }
+                    "mode" => word(value, profile::parse_mode).map(|v| request.mode = Some(v)),
+                    "yellow" => {
+                        word(value, profile::parse_action).map(|v| request.yellow = Some(v))
+                    }
+                    "red" => word(value, profile::parse_action).map(|v| request.red = Some(v)),
+                    other => Err(format!(
+                        "unknown key {other:?}: a plan takes cir, cbs, ebs, key, mode, yellow, red"
+                    )),
+                };
+                if let Err(why) = parsed {
+                    problem(format!("{key} = {}: {why}", show(value)));
+                    bad = true;
+                }
+            }
+            if bad {
+                continue;
+            }
+            if request.cir_bits.is_none() {
+                problem("cir is missing: every plan needs a committed rate".into());
+                continue;
+            }
+            if let Err(e) = request.resolve_new(STANDARD_FRAME) {
+                problem(e.to_string());
+                continue;
+            }
+            plans.push(PlanEntry { prefix, request, line });
+        }
+        if plans.len() > policer_common::MAX_PLANS as usize {
+            self.problems.push(Problem {
+                line: table_line,
+                message: format!(
+                    "plan: {} plans; a policer holds at most {}",
+                    plans.len(),
+                    policer_common::MAX_PLANS
+                ),
+            });
+        }
+        plans
     }
 
     fn problem_at(&mut self, key: &'static str, message: &str) {
@@ -505,11 +593,29 @@ cir = "50mbit"
     }
 
     #[test]
-    fn plans_are_reserved() {
+    fn plans_are_tables_of_prefixes_with_their_reasons() {
+        let text = "[interface.eth0.ingress]\ncir = \"1mbit\"\nmatch = \"dst\"\n\
+                    [interface.eth0.ingress.plan.\"10.0.0.0/8\"]\ncir = \"2mbit\"\nkey = \"all\"\n\
+                    [interface.eth0.ingress.plan.\"2001:db8::/32\"]\ncir = \"3mbit\"\n";
+        let config = parse(Path::new("p.toml"), text).unwrap();
+        let entry = &config.entries[0];
+        assert_eq!(entry.plan_match, policer_common::plan_match::DST);
+        let plans: Vec<String> = entry.plans.iter().map(|p| p.prefix.to_string()).collect();
+        assert_eq!(plans, ["10.0.0.0/8", "2001:db8::/32"]);
+        assert_eq!(entry.plans[0].request.key_mode, Some(policer_common::key_mode::ALL));
+        assert_eq!(entry.plans[0].line, 4);
+
         let text = errors(
-            "[interface.eth0.ingress]\ncir = \"1mbit\"\n[interface.eth0.ingress.plan.\"10.0.0.0/8\"]\ncir = \"2mbit\"\n",
+            "[interface.eth0.ingress]\ncir = \"1mbit\"\nmatch = \"up\"\n\
+             [interface.eth0.ingress.plan.\"10.0.0.1/8\"]\ncir = \"2mbit\"\n\
+             [interface.eth0.ingress.plan.\"10.1.0.0/16\"]\ncbs = \"1k\"\n\
+             [interface.eth0.ingress.plan.\"10.2.0.0/16\"]\ncir = \"2mbit\"\nburst = 3\n",
         );
-        assert!(text.contains("plan: per-prefix plans are not supported"), "{text}");
+        assert!(text.contains("p.toml:3: match = \"up\": invalid match"), "{text}");
+        assert!(text.contains("p.toml:4: plan.\"10.0.0.1/8\": invalid prefix"), "{text}");
+        assert!(text.contains("host bits are set"), "{text}");
+        assert!(text.contains("p.toml:6: plan.\"10.1.0.0/16\": cir is missing"), "{text}");
+        assert!(text.contains("p.toml:8: plan.\"10.2.0.0/16\": burst = 3: unknown key"), "{text}");
     }
 
     #[test]

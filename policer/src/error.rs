@@ -61,6 +61,20 @@ pub enum Error {
     #[error("{0}")]
     InvalidProfile(String),
 
+    #[error("invalid prefix {text:?}: {why}")]
+    BadPrefix { text: String, why: String },
+
+    #[error(
+        "{iface} already has a plan for {prefix}; use `policer plan set` or `policer plan del`"
+    )]
+    PlanExists { iface: String, prefix: String },
+
+    #[error("{iface} has no plan for {prefix} (see `policer plan list {iface}`)")]
+    NoSuchPlan { iface: String, prefix: String },
+
+    #[error("{iface} has {max} plans already, the most a policer holds; delete one first")]
+    TooManyPlans { iface: String, max: u32 },
+
     #[error("{context}")]
     Io {
         context: String,

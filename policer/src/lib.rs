@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod netdev;
 mod netlink;
 pub mod pins;
+pub mod plans;
 pub mod plot;
 pub mod profile;
 pub mod simulate;
@@ -328,28 +329,31 @@ impl Policer {
         Ok(Policer { iface: iface.to_string(), direction, dir, maps })
     }
 
-    /// Every policer, opened, by interface and direction.
-    pub fn list() -> Result<Vec<Policer>> {
-        Ok(Policer::list_with_unreadable()?.0)
-    }
-
-    /// Every policer whose pins this version reads, and apart, each one it cannot read
-    /// (pins of another layout, or half removed), with why: one such policer does not hide
-    /// the others.
-    #[allow(clippy::type_complexity)]
-    pub fn list_with_unreadable() -> Result<(Vec<Policer>, Vec<(String, Direction, Error)>)> {
+    /// Every policer, opened, by interface and direction; policers pinned by an
+    /// incompatible version (another layout) are returned apart, as their errors, so that
+    /// one of them does not hide the others.
+    pub fn list_all() -> Result<(Vec<Policer>, Vec<Error>)> {
         pins::require_root("policer list")?;
         pins::require_bpffs()?;
-        let (mut policers, mut unreadable) = (Vec::new(), Vec::new());
+        let (mut policers, mut foreign) = (Vec::new(), Vec::new());
         for iface in pins::attached_interfaces()? {
             for direction in pins::attached_directions(&iface) {
                 match Policer::open(&iface, Some(direction)) {
                     Ok(policer) => policers.push(policer),
-                    Err(error) => unreadable.push((iface.clone(), direction, error)),
+                    Err(e @ Error::IncompatibleLayout { .. }) => foreign.push(e),
+                    // Detached while we looked (its link goes first): not a policer now.
+                    Err(_) if !pins::is_complete(&pins::dir(&iface, direction)) => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
-        Ok((policers, unreadable))
+        Ok((policers, foreign))
+    }
+
+    /// Every policer, opened, by interface and direction (those of another layout left out:
+    /// see [`Policer::list_all`]).
+    pub fn list() -> Result<Vec<Policer>> {
+        Ok(Policer::list_all()?.0)
     }
 
     pub fn interface(&self) -> &str {
@@ -400,7 +404,10 @@ impl Policer {
             return Err(std::io::Error::last_os_error())
                 .context(|| format!("locking {}", self.dir.display()));
         }
-        self.maps.store_profile(profile)
+        // The plans' count and match are the plans' business, read under the lock.
+        let current = self.maps.profile()?;
+        let profile = Profile { plans: current.plans, plan_match: current.plan_match, ..*profile };
+        self.maps.store_profile(&profile)
     }
 
     pub fn counters(&self) -> Result<Counters> {

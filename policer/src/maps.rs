@@ -7,11 +7,13 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, Map, MapData, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, PerCpuValues, lpm_trie::Key},
+    util::nr_cpus,
 };
 use policer_common::{
     Counter, FlowKey, FlowKey4, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS4, MAP_FLOWS6,
-    MAP_PROFILE, Profile, ProfileCell, attachment, counter,
+    MAP_PLAN_COUNTERS, MAP_PLANS4, MAP_PLANS6, MAP_PROFILE, Profile, ProfileCell, attachment,
+    counter, plan_counter,
 };
 
 use crate::error::{Context as _, Error, Result};
@@ -22,6 +24,16 @@ pub struct Maps {
     flows4: Map,
     flows6: Map,
     counters: Map,
+    plans4: Map,
+    plans6: Map,
+    plan_counters: Map,
+}
+
+/// A plan's prefix as stored in the tries: the address bytes (network order) and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PlanPrefix {
+    V4([u8; 4], u8),
+    V6([u8; 16], u8),
 }
 
 /// One flow of the flow table.
@@ -55,6 +67,9 @@ impl Maps {
             flows4: take(MAP_FLOWS4)?,
             flows6: take(MAP_FLOWS6)?,
             counters: take(MAP_COUNTERS)?,
+            plans4: take(MAP_PLANS4)?,
+            plans6: take(MAP_PLANS6)?,
+            plan_counters: take(MAP_PLAN_COUNTERS)?,
         })
     }
 
@@ -84,6 +99,9 @@ impl Maps {
             flows4: open(MAP_FLOWS4)?,
             flows6: open(MAP_FLOWS6)?,
             counters: open(MAP_COUNTERS)?,
+            plans4: open(MAP_PLANS4)?,
+            plans6: open(MAP_PLANS6)?,
+            plan_counters: open(MAP_PLAN_COUNTERS)?,
         })
     }
 
@@ -96,12 +114,15 @@ impl Maps {
         Ok(())
     }
 
-    fn named(&self) -> [(&'static str, &Map); 4] {
+    fn named(&self) -> [(&'static str, &Map); 7] {
         [
             (MAP_PROFILE, &self.profile),
             (MAP_FLOWS4, &self.flows4),
             (MAP_FLOWS6, &self.flows6),
             (MAP_COUNTERS, &self.counters),
+            (MAP_PLANS4, &self.plans4),
+            (MAP_PLANS6, &self.plans6),
+            (MAP_PLAN_COUNTERS, &self.plan_counters),
         ]
     }
 
@@ -109,14 +130,139 @@ impl Maps {
         profile_array(&self.profile)
     }
 
-    /// The profile map's single entry.
+    /// The profile table's entry 0: the default profile and how the program is attached.
     pub fn profile_cell(&self) -> Result<ProfileCell> {
-        self.profile_array()?.get(&0, 0).context(|| format!("reading {MAP_PROFILE}"))
+        self.profile_cell_at(0)
     }
 
-    /// The profile in force.
+    fn profile_cell_at(&self, index: u32) -> Result<ProfileCell> {
+        self.profile_array()?.get(&index, 0).context(|| format!("reading {MAP_PROFILE}"))
+    }
+
+    /// The default profile in force.
     pub fn profile(&self) -> Result<Profile> {
         Ok(*self.profile_cell()?.active())
+    }
+
+    /// The profile in force at `index` of the profile table (0: the default).
+    pub fn profile_at(&self, index: u32) -> Result<Profile> {
+        Ok(*self.profile_cell_at(index)?.active())
+    }
+
+    /// Every plan: its prefix and the index of its profile.
+    pub fn plan_entries(&self) -> Result<Vec<(PlanPrefix, u32)>> {
+        let four: LpmTrie<&MapData, [u8; 4], u32> =
+            LpmTrie::try_from(&self.plans4).context(|| format!("opening {MAP_PLANS4}"))?;
+        let six: LpmTrie<&MapData, [u8; 16], u32> =
+            LpmTrie::try_from(&self.plans6).context(|| format!("opening {MAP_PLANS6}"))?;
+        let mut out = Vec::new();
+        for entry in four.iter() {
+            let (key, index) = entry.context(|| format!("reading {MAP_PLANS4}"))?;
+            out.push((PlanPrefix::V4(key.data(), key.prefix_len() as u8), index));
+        }
+        for entry in six.iter() {
+            let (key, index) = entry.context(|| format!("reading {MAP_PLANS6}"))?;
+            out.push((PlanPrefix::V6(key.data(), key.prefix_len() as u8), index));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Maps `prefix` to profile `index` (a new prefix only).
+    pub fn insert_plan(&mut self, prefix: PlanPrefix, index: u32) -> Result<()> {
+        const BPF_NOEXIST: u64 = 1;
+        match prefix {
+            PlanPrefix::V4(addr, len) => {
+                let mut trie: LpmTrie<&mut MapData, [u8; 4], u32> =
+                    LpmTrie::try_from(&mut self.plans4)
+                        .context(|| format!("opening {MAP_PLANS4}"))?;
+                trie.insert(&Key::new(len.into(), addr), index, BPF_NOEXIST)
+                    .context(|| format!("writing {MAP_PLANS4}"))
+            }
+            PlanPrefix::V6(addr, len) => {
+                let mut trie: LpmTrie<&mut MapData, [u8; 16], u32> =
+                    LpmTrie::try_from(&mut self.plans6)
+                        .context(|| format!("opening {MAP_PLANS6}"))?;
+                trie.insert(&Key::new(len.into(), addr), index, BPF_NOEXIST)
+                    .context(|| format!("writing {MAP_PLANS6}"))
+            }
+        }
+    }
+
+    /// Removes the plan of exactly `prefix`.
+    pub fn remove_plan(&mut self, prefix: PlanPrefix) -> Result<()> {
+        match prefix {
+            PlanPrefix::V4(addr, len) => {
+                let mut trie: LpmTrie<&mut MapData, [u8; 4], u32> =
+                    LpmTrie::try_from(&mut self.plans4)
+                        .context(|| format!("opening {MAP_PLANS4}"))?;
+                trie.remove(&Key::new(len.into(), addr)).context(|| format!("writing {MAP_PLANS4}"))
+            }
+            PlanPrefix::V6(addr, len) => {
+                let mut trie: LpmTrie<&mut MapData, [u8; 16], u32> =
+                    LpmTrie::try_from(&mut self.plans6)
+                        .context(|| format!("opening {MAP_PLANS6}"))?;
+                trie.remove(&Key::new(len.into(), addr)).context(|| format!("writing {MAP_PLANS6}"))
+            }
+        }
+    }
+
+    /// Empties entry `index` of the profile table and zeroes its plan counters. Only for an
+    /// entry no program run can reach any more: no trie entry names it, and a grace period
+    /// has passed since the last one did.
+    pub fn clear_profile_at(&mut self, index: u32) -> Result<()> {
+        let mut array: Array<&mut MapData, ProfileCell> =
+            Array::try_from(&mut self.profile).context(|| format!("opening {MAP_PROFILE}"))?;
+        array.set(index, ProfileCell::default(), 0).context(|| format!("writing {MAP_PROFILE}"))?;
+        let mut counts: PerCpuArray<&mut MapData, Counter> =
+            PerCpuArray::try_from(&mut self.plan_counters)
+                .context(|| format!("opening {MAP_PLAN_COUNTERS}"))?;
+        let cpus = nr_cpus().map_err(|(_, e)| e).context(|| "counting the CPUs".to_string())?;
+        for what in 0..plan_counter::PER_PLAN {
+            let zeros = PerCpuValues::try_from(vec![Counter::default(); cpus])
+                .context(|| format!("writing {MAP_PLAN_COUNTERS}"))?;
+            counts
+                .set(plan_counter::index(index, what), zeros, 0)
+                .context(|| format!("writing {MAP_PLAN_COUNTERS}"))?;
+        }
+        Ok(())
+    }
+
+    /// The counters of the plan at profile `index` (green, yellow, red, dropped), summed
+    /// over CPUs.
+    pub fn plan_counters(&self, index: u32) -> Result<[Counter; plan_counter::PER_PLAN as usize]> {
+        let array: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(&self.plan_counters)
+            .context(|| format!("opening {MAP_PLAN_COUNTERS}"))?;
+        let mut sums = [Counter::default(); plan_counter::PER_PLAN as usize];
+        for (what, sum) in sums.iter_mut().enumerate() {
+            let per_cpu = array
+                .get(&plan_counter::index(index, what as u32), 0)
+                .context(|| format!("reading {MAP_PLAN_COUNTERS}"))?;
+            for value in per_cpu.iter() {
+                sum.packets += value.packets;
+                sum.bytes += value.bytes;
+            }
+        }
+        Ok(sums)
+    }
+
+    /// Deletes every flow kept under profile `index` (a deleted plan's), so that a plan that
+    /// later takes the index starts with no state.
+    pub fn purge_flows_of(&mut self, index: u32) -> Result<usize> {
+        let mut removed = 0;
+        let mut four: HashMap<&mut MapData, FlowKey4, FlowState> =
+            HashMap::try_from(&mut self.flows4).context(|| format!("opening {MAP_FLOWS4}"))?;
+        let keys: Vec<FlowKey4> = four.keys().filter_map(|k| k.ok()).collect();
+        for key in keys.iter().filter(|k| u32::from(k.profile) == index) {
+            removed += usize::from(four.remove(key).is_ok());
+        }
+        let mut six: HashMap<&mut MapData, FlowKey, FlowState> =
+            HashMap::try_from(&mut self.flows6).context(|| format!("opening {MAP_FLOWS6}"))?;
+        let keys: Vec<FlowKey> = six.keys().filter_map(|k| k.ok()).collect();
+        for key in keys.iter().filter(|k| u32::from(k.profile) == index) {
+            removed += usize::from(six.remove(key).is_ok());
+        }
+        Ok(removed)
     }
 
     /// Puts `profile` in force without the kernel program ever reading a torn profile: it is
@@ -126,23 +272,30 @@ impl Maps {
     /// slot just retired (an RCU grace period): the next store may rewrite it. Callers
     /// serialise stores (see `Policer::set`).
     pub fn store_profile(&mut self, profile: &Profile) -> Result<()> {
+        self.store_profile_at(0, profile)
+    }
+
+    /// [`Maps::store_profile`] for entry `index` of the profile table (0: the default; a
+    /// plan's otherwise). An empty entry (never written, or cleared) gets the profile in
+    /// both slots at once: no program run reads it yet.
+    pub fn store_profile_at(&mut self, index: u32, profile: &Profile) -> Result<()> {
         let mut array: Array<&mut MapData, ProfileCell> =
             Array::try_from(&mut self.profile).context(|| format!("opening {MAP_PROFILE}"))?;
-        let mut cell = array.get(&0, 0).context(|| format!("reading {MAP_PROFILE}"))?;
+        let mut cell = array.get(&index, 0).context(|| format!("reading {MAP_PROFILE}"))?;
         if cell.layout_version == 0 {
-            // A fresh map: both slots get the profile, generation 0.
+            // A fresh entry: both slots get the profile, generation 0.
             cell = ProfileCell {
                 layout_version: LAYOUT_VERSION,
                 slots: [*profile; 2],
                 ..ProfileCell::default()
             };
-            return array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"));
+            return array.set(index, cell, 0).context(|| format!("writing {MAP_PROFILE}"));
         }
         let next = cell.generation.wrapping_add(1);
         cell.slots[(next & 1) as usize] = *profile;
-        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
+        array.set(index, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
         cell.generation = next;
-        array.set(0, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
+        array.set(index, cell, 0).context(|| format!("writing {MAP_PROFILE}"))?;
         wait_for_readers();
         Ok(())
     }
@@ -398,7 +551,7 @@ fn lookup_batch<K: aya::Pod + Default>(
 /// `membarrier(MEMBARRIER_CMD_GLOBAL)` returns after an RCU grace period. Kernels built
 /// with `nohz_full` refuse that command; there, a pause a thousand times longer than any
 /// program run stands in for it.
-fn wait_for_readers() {
+pub(crate) fn wait_for_readers() {
     const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
     // SAFETY: membarrier takes no pointers; it only waits.
     let waited = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } == 0;

@@ -179,6 +179,14 @@ fn owner_alive(pid: &str) -> bool {
 /// Removes a pin directory and everything below it. Unpinning a link detaches its program
 /// (nothing else holds it); unpinning the maps frees them once the program is gone.
 pub fn remove_dir(path: &Path) -> Result<()> {
+    // The link (or the filter's mark) first: from then on the directory is no policer, and
+    // a concurrent `list` skips it instead of finding some of its maps gone.
+    for mark in [LINK, FILTER] {
+        let pin = path.join(mark);
+        if pin.exists() {
+            fs::remove_file(&pin).context(|| format!("removing {}", pin.display()))?;
+        }
+    }
     let entries = fs::read_dir(path).context(|| format!("reading {}", path.display()))?;
     for entry in entries {
         let entry = entry.context(|| format!("reading {}", path.display()))?;

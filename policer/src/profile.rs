@@ -20,18 +20,34 @@ pub fn key_mode_name(mode: u8) -> &'static str {
     match mode {
         key_mode::SRC => "src",
         key_mode::DST => "dst",
+        key_mode::ALL => "all",
         _ => "5tuple",
     }
 }
 
-/// Parses `5tuple`, `src` or `dst`.
+/// Parses `5tuple`, `src`, `dst` or `all`.
 pub fn parse_key_mode(text: &str) -> Result<u8, String> {
     match text.to_ascii_lowercase().as_str() {
         "5tuple" | "5-tuple" | "flow" => Ok(key_mode::FIVE_TUPLE),
         "src" => Ok(key_mode::SRC),
         "dst" => Ok(key_mode::DST),
-        _ => Err(format!("invalid key {text:?}: expected 5tuple, src or dst")),
+        "all" => Ok(key_mode::ALL),
+        _ => Err(format!("invalid key {text:?}: expected 5tuple, src, dst or all")),
     }
+}
+
+/// Parses the address plans are matched against: `src` or `dst`.
+pub fn parse_plan_match(text: &str) -> Result<u8, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "src" => Ok(policer_common::plan_match::SRC),
+        "dst" => Ok(policer_common::plan_match::DST),
+        _ => Err(format!("invalid match {text:?}: expected src or dst")),
+    }
+}
+
+/// `src` or `dst`: the address plans are matched against.
+pub fn plan_match_name(value: u8) -> &'static str {
+    if value == policer_common::plan_match::DST { "dst" } else { "src" }
 }
 
 /// The mode of a new policer (see docs/algorithm.md, "The modes measured"): in

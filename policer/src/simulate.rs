@@ -10,6 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::plans::Prefix;
 use pcap_file::{
     DataLink, PcapError, TsResolution,
     pcap::PcapReader,
@@ -149,6 +150,10 @@ pub struct FlowReport {
 /// (without the kernel's flow-table limit: no flow is ever evicted here).
 pub struct Replay {
     profile: Profile,
+    /// Plans, longest prefix first, each with its tally; a flow's key carries the index of
+    /// its plan in this list plus one (0: the default profile), as in the kernel.
+    plans: Vec<(Prefix, Profile, Tally)>,
+    plan_match: u8,
     flows: HashMap<FlowId, FlowReport>,
     pub tally: Tally,
     pub unparsed: Counter,
@@ -161,6 +166,8 @@ impl Replay {
     pub fn new(profile: Profile) -> Replay {
         Replay {
             profile,
+            plans: Vec::new(),
+            plan_match: policer_common::plan_match::SRC,
             flows: HashMap::new(),
             tally: Tally::default(),
             unparsed: Counter::default(),
@@ -172,6 +179,39 @@ impl Replay {
 
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// The replay with plans: a captured packet takes the profile of the longest prefix
+    /// that matches its source (`plan_match::DST`: destination) address, as in the kernel.
+    /// The capture must be keyed by 5-tuple (the plan's key mode is applied here).
+    pub fn with_plans(mut self, plans: &[(Prefix, Profile)], plan_match: u8) -> Replay {
+        let mut plans: Vec<_> =
+            plans.iter().map(|&(p, profile)| (p, profile, Tally::default())).collect();
+        plans.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.prefix_len()));
+        self.plans = plans;
+        self.plan_match = plan_match;
+        self
+    }
+
+    /// Each plan's prefix, profile and tally, in the order given (longest prefix first).
+    pub fn plans(&self) -> impl Iterator<Item = (&Prefix, &Profile, &Tally)> {
+        self.plans.iter().map(|(p, profile, tally)| (p, profile, tally))
+    }
+
+    /// The profile a flow is policed with (its plan's, or the default).
+    pub fn profile_for(&self, id: &FlowId) -> &Profile {
+        match id {
+            FlowId::Key(key) if key.profile != 0 => &self.plans[key.profile as usize - 1].1,
+            _ => &self.profile,
+        }
+    }
+
+    /// The plan index (1-based; 0 the default) of a full key.
+    fn plan_of(&self, key: &FlowKey) -> usize {
+        let bytes =
+            if self.plan_match == policer_common::plan_match::DST { &key.dst } else { &key.src };
+        let Some(addr) = crate::keys::address(key, bytes) else { return 0 };
+        self.plans.iter().position(|(p, _, _)| p.contains(addr)).map_or(0, |i| i + 1)
     }
 
     /// Runs one packet; returns what happened to it.
@@ -190,7 +230,18 @@ impl Replay {
                 return Outcome::NonIp;
             }
         };
-        let profile = &self.profile;
+        let planned;
+        let (id, plan) = match id {
+            FlowId::Key(key) if !self.plans.is_empty() => {
+                let plan = self.plan_of(key);
+                let mode =
+                    if plan == 0 { self.profile.key_mode } else { self.plans[plan - 1].1.key_mode };
+                planned = FlowId::Key(FlowKey { profile: plan as u16, ..key.for_mode(mode) });
+                (&planned, plan)
+            }
+            _ => (id, 0),
+        };
+        let profile = if plan == 0 { &self.profile } else { &self.plans[plan - 1].1 };
         // Look up before inserting: the id is cloned only for a new flow.
         if !self.flows.contains_key(id) {
             let flow = FlowReport {
@@ -209,6 +260,9 @@ impl Replay {
         flow.tally.add(colour, outcome, len);
         flow.last_ns = time_ns;
         self.tally.add(colour, outcome, len);
+        if plan != 0 {
+            self.plans[plan - 1].2.add(colour, outcome, len);
+        }
         Outcome::Coloured(colour)
     }
 

@@ -214,3 +214,77 @@ fn concurrent_applies_do_not_trip_over_each_other() {
     assert_eq!(attached, 1, "exactly one apply attaches");
     assert!(is_attached(&bed.b, b) && is_attached(&bed.b, &x));
 }
+
+/// Plans in the file: attached with the policer, changed, added and deleted live to match
+/// the file (the program stays), left alone when the file has not changed; `match` is an
+/// attach-time setting (a change replaces the policer); a bad plan names its line.
+#[test]
+fn plans_in_the_file_are_applied_live() {
+    let bed = Testbed::new();
+    let dir = TempDir::new("aplan");
+    let b = bed.b_if.as_str();
+    let policy = |plans: &str| {
+        format!("[interface.{b}.ingress]\ncir = \"10mbit\"\nmatch = \"dst\"\n{plans}")
+    };
+    let plan = |prefix: &str, cir: &str| {
+        format!("[interface.{b}.ingress.plan.\"{prefix}\"]\ncir = \"{cir}\"\nkey = \"all\"\n")
+    };
+    let listed = || -> Vec<(String, u64)> {
+        let out = succeeded(bed.b.policer(["plan", "list", b, "--json"]), || "plan list".into());
+        let plans: Value = serde_json::from_str(&out).unwrap();
+        plans
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let cir = p["profile"]["cir_bps"].as_u64().unwrap();
+                (p["prefix"].as_str().unwrap().to_string(), cir)
+            })
+            .collect()
+    };
+    let file = dir.write(
+        "p.toml",
+        &policy(&(plan("10.1.0.0/16", "50mbit") + &plan("2001:db8::/32", "5mbit"))),
+    );
+    let file = file.to_str().unwrap();
+    let out = apply_ok(&bed.b, &[file]);
+    assert!(out.contains("plan 10.1.0.0/16 added"), "{out}");
+    assert_eq!(
+        listed(),
+        [("10.1.0.0/16".to_string(), 50_000_000), ("2001:db8::/32".to_string(), 5_000_000)]
+    );
+    assert_eq!(stats(&bed.b, b)["plan_match"], "dst");
+    let program = xdp_prog_id(&bed.b, b).expect("XDP attached");
+    let out = apply_ok(&bed.b, &[file]);
+    assert!(out.contains("nothing to change"), "{out}");
+
+    // One plan changed, one dropped, one new: live.
+    dir.write(
+        "p.toml",
+        &policy(&(plan("10.1.0.0/16", "60mbit") + &plan("192.0.2.8/29", "200mbit"))),
+    );
+    let diff = apply_ok(&bed.b, &[file, "--diff"]);
+    assert!(diff.contains("plan 2001:db8::/32 deleted"), "{diff}");
+    assert!(diff.contains("plan 10.1.0.0/16: cir 50Mbit -> 60Mbit"), "{diff}");
+    assert!(diff.contains("plan 192.0.2.8/29 added"), "{diff}");
+    apply_ok(&bed.b, &[file]);
+    assert_eq!(
+        listed(),
+        [("10.1.0.0/16".to_string(), 60_000_000), ("192.0.2.8/29".to_string(), 200_000_000)]
+    );
+    assert_eq!(xdp_prog_id(&bed.b, b), Some(program), "plans change live");
+
+    // A bad plan: refused with its line, nothing changed.
+    dir.write("p.toml", &policy(&plan("10.1.0.1/16", "60mbit")));
+    failed_with(&apply(&bed.b, &[file]), "a bad plan", &["p.toml:4", "host bits are set"]);
+    assert_eq!(listed().len(), 2);
+
+    // `match` is fixed at attach: changing it replaces the policer, plans and all.
+    let src =
+        format!("[interface.{b}.ingress]\ncir = \"10mbit\"\n{}", plan("10.1.0.0/16", "60mbit"));
+    dir.write("p.toml", &src);
+    let out = apply_ok(&bed.b, &[file]);
+    assert!(out.contains("match dst -> src"), "{out}");
+    assert_eq!(listed(), [("10.1.0.0/16".to_string(), 60_000_000)]);
+    assert_eq!(stats(&bed.b, b)["plan_match"], "src");
+}

@@ -49,7 +49,7 @@ fn bad_rates_and_bursts_are_refused() {
         (&["--cir", "1mbit", "--ebs", "1000"], "ebs of 1000 bytes is below"),
         (&["--cir", "1mbit", "--cbs", "5gb"], "bursts are limited to"),
         (&["--cir", "1mbit", "--cbs", "lots"], "invalid burst"),
-        (&["--cir", "1mbit", "--key", "port"], "expected 5tuple, src or dst"),
+        (&["--cir", "1mbit", "--key", "port"], "expected 5tuple, src, dst or all"),
         (&["--cir", "1mbit", "--red", "explode"], "expected pass, drop, ecn or dscp=N"),
         (&["--cir", "1mbit", "--yellow", "dscp=64"], "expected a number from 0 to 63"),
         (&["--cir", "1mbit", "--red", "dscp=-1"], "expected a number from 0 to 63"),

@@ -413,3 +413,79 @@ fn ecn_and_dscp_actions_mark_instead_of_dropping() {
         assert_eq!(report["profile"]["red"], red);
     }
 }
+
+/// `--plan` gives each capture's packets the profile of its longest matching prefix, as the
+/// kernel program does (the same frames through both, no refill worth a byte: the colours
+/// depend on the buckets only).
+#[test]
+fn plans_colour_a_capture_as_the_kernel_does() {
+    let scratch = Scratch::new();
+    let senders = ["192.0.2.9", "192.0.2.1", "198.51.100.1", "2001:db8::7"];
+    let packets: Vec<(u64, Vec<u8>)> = (0..40)
+        .map(|i| {
+            let src = senders[i % 4];
+            let dst = if src.contains(':') { "2001:db8:ffff::1" } else { "203.0.113.1" };
+            (1_000_000 + i as u64 * 1000, Packet::tcp(src, dst, 1000, 80).frame(1500))
+        })
+        .collect();
+    let pcap = scratch.0.join("plans.pcap");
+    write_pcap(&pcap, &packets);
+    let plans = scratch.file(
+        "plans.txt",
+        "# prefix=rate,fields\n192.0.2.0/24=8bit,cbs=3000,ebs=0\n\n2001:db8::/32=8bit,cbs=4500,ebs=0\n",
+    );
+    let args = [
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--cir",
+        "8bit",
+        "--cbs",
+        "6000",
+        "--ebs",
+        "0",
+        "--plan",
+        "192.0.2.8/29=8bit,cbs=2000,ebs=0",
+        "--plans",
+        plans.to_str().unwrap(),
+        "--json",
+    ];
+    let out = succeeded(simulate(&args), || format!("simulate {args:?}"));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let green = |plan: &serde_json::Value| plan["counters"]["green"]["packets"].as_u64().unwrap();
+    let by_prefix: BTreeMap<String, u64> = report["plans"]
+        .as_array()
+        .expect("plans in the report")
+        .iter()
+        .map(|p| (p["prefix"].as_str().unwrap().to_string(), green(p)))
+        .collect();
+    let expected: BTreeMap<String, u64> =
+        [("192.0.2.8/29", 1), ("192.0.2.0/24", 2), ("2001:db8::/32", 3)]
+            .map(|(p, n)| (p.to_string(), n))
+            .into();
+    assert_eq!(by_prefix, expected, "{out}");
+
+    // The kernel program, with the same plans, passes as many of each sender's frames.
+    let bucket = |cbs| Profile::new(1, cbs, 0, key_mode::FIVE_TUPLE, action::PASS, action::DROP);
+    let mut loaded =
+        Loaded::load(&bucket(6000).unwrap(), 1024, policer::ProgramKind::Xdp).expect("load");
+    for (prefix, cbs) in [("192.0.2.8/29", 2000), ("192.0.2.0/24", 3000), ("2001:db8::/32", 4500)] {
+        let profile = bucket(cbs).unwrap();
+        policer::plans::add(&mut loaded.maps, "sim", prefix.parse().unwrap(), &profile).unwrap();
+    }
+    let passed = packets.iter().filter(|(_, f)| loaded.test_run(f, 1).unwrap().0 == 2).count();
+    assert_eq!(passed, 1 + 2 + 4 + 3);
+    let total_green = report["counters"]["green"]["packets"].as_u64();
+    assert_eq!(total_green, Some(10), "{out}");
+
+    // A bad plan is refused with its reason, naming the file and line.
+    let bad = scratch.file("bad.txt", "10.0.0.0/8=1mbit\n10.0.0.1/8=1mbit\n");
+    let output = simulate(&[
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--cir",
+        "1mbit",
+        "--plans",
+        bad.to_str().unwrap(),
+    ]);
+    failed_with(&output, "a bad plans file", &["bad.txt:2", "host bits are set"]);
+}

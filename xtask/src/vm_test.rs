@@ -113,6 +113,12 @@ const GUEST_SUITES: &[Suite] = &[
     // minutes under TCG. The rest of apply, the units, the exporter and `top` are the CLI's
     // own logic, left to the host.
     Suite { target: "apply", args: &["a_file_is_applied_once_changed_live_and_pruned"] },
+    // Plans: the verifier of 6.1 must take the program with its plan lookup, and every
+    // vector holds there. The 1024 plans (a grace period each) are left to the host.
+    Suite {
+        target: "plans_test_run",
+        args: &["--skip", "refusals_change_nothing_and_the_1025th_plan_is_refused"],
+    },
 ];
 
 /// Every integration test target, for `--all`.
@@ -124,6 +130,8 @@ const ALL_TARGETS: &[&str] = &[
     "tc",
     "simulate",
     "apply",
+    "plans_test_run",
+    "plans",
     "systemd",
     "export",
     "kubernetes",

@@ -59,7 +59,7 @@ fn profile_new_refuses_bursts_above_4_gib() {
 
 #[test]
 fn profile_new_refuses_bad_key_mode_and_actions() {
-    assert_eq!(Profile::new(1, 0, 0, key_mode::DST + 1, 0, 1), Err(ProfileError::BadKeyMode));
+    assert_eq!(Profile::new(1, 0, 0, key_mode::ALL + 1, 0, 1), Err(ProfileError::BadKeyMode));
     // Between ECN and the DSCP range, and past DSCP 63: not actions.
     for bad in [action::ECN + 1, action::DSCP_BASE - 1, action::DSCP_BASE + 64, u8::MAX] {
         assert_eq!(Profile::new(1, 0, 0, 0, bad, 1), Err(ProfileError::BadAction), "{bad}");

@@ -104,7 +104,7 @@ fn key4(proto: u8, src_port: u16, dst_port: u16) -> FlowKey {
 }
 
 fn key6(proto: u8, src_port: u16, dst_port: u16) -> FlowKey {
-    FlowKey { src: SRC6, dst: DST6, src_port, dst_port, proto, family: family::IPV6, _pad: [0; 2] }
+    FlowKey { src: SRC6, dst: DST6, src_port, dst_port, proto, family: family::IPV6, profile: 0 }
 }
 
 fn ipv4_tcp_frame() -> Vec<u8> {
@@ -490,4 +490,19 @@ fn for_mode_separates_families_with_equal_bytes() {
     v4.src = [0; 16];
     v6.src = [0; 16];
     assert_ne!(v4.for_mode(key_mode::SRC), v6.for_mode(key_mode::SRC));
+}
+
+#[test]
+fn for_mode_all_is_one_key_for_both_families() {
+    let (v4, v6) = (key4(6, 1, 2), key6(17, 3, 4));
+    assert_eq!(v4.for_mode(key_mode::ALL), v6.for_mode(key_mode::ALL));
+    assert_eq!(
+        v4.for_mode(key_mode::ALL),
+        FlowKey { family: family::IPV4, ..FlowKey::default() },
+        "the IPv4 table's zero key"
+    );
+    // The profile index is kept: plans never share a bucket.
+    let planned = FlowKey { profile: 7, ..v6 };
+    assert_eq!(planned.for_mode(key_mode::ALL).profile, 7);
+    assert_eq!(crate::FlowKey4::of(&planned.for_mode(key_mode::ALL)).widen().profile, 7);
 }

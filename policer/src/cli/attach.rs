@@ -13,9 +13,14 @@ pub struct AttachArgs {
     iface: String,
     #[command(flatten)]
     profile: ProfileArgs,
-    /// What makes a flow: 5tuple (one bucket per connection), src or dst (per address).
-    #[arg(long, value_name = "5tuple|src|dst", value_parser = profile::parse_key_mode)]
+    /// What makes a flow: 5tuple (one bucket per connection), src or dst (per address),
+    /// all (one bucket for everything the profile covers).
+    #[arg(long, value_name = "5tuple|src|dst|all", value_parser = profile::parse_key_mode)]
     key: Option<u8>,
+    /// Which address the plans' prefixes are matched against (`policer plan`): src, or dst
+    /// (a router policing downstream traffic to subscribers).
+    #[arg(long = "match", value_name = "src|dst", value_parser = profile::parse_plan_match)]
+    plan_match: Option<u8>,
     /// Flows each flow table holds (IPv4 and IPv6 have one each, preallocated: `attach`
     /// prints their memory); when one is full, its least recently used flow is evicted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FLOWS,
@@ -64,7 +69,8 @@ pub fn run(args: AttachArgs) -> anyhow::Result<()> {
         Hook::Tc => iface.max_tc_packet_bytes(direction == Direction::Egress),
         Hook::Xdp(_) => iface.max_frame_bytes(),
     };
-    let profile = args.profile.request(args.key).resolve_new(max_packet)?;
+    let mut profile = args.profile.request(args.key).resolve_new(max_packet)?;
+    profile.plan_match = args.plan_match.unwrap_or(policer_common::plan_match::SRC);
     if let Some(warning) = profile::tcp_warning(&profile) {
         eprintln!("policer: warning: {warning}");
     }
@@ -90,5 +96,8 @@ pub fn run(args: AttachArgs) -> anyhow::Result<()> {
         units::format_size(memory),
         memory / (2 * u64::from(args.max_flows)),
     );
+    if profile.plan_match != policer_common::plan_match::SRC {
+        println!("  plans match the {} address", profile::plan_match_name(profile.plan_match));
+    }
     Ok(())
 }

@@ -1,6 +1,8 @@
+use std::collections::HashMap;
+
 use clap::Args;
 use policer::{Policer, keys, maps::Flow};
-use policer_common::{Phase, mode};
+use policer_common::{Phase, Profile, mode};
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -19,21 +21,41 @@ pub struct FlowsArgs {
 
 pub fn run(args: FlowsArgs) -> anyhow::Result<()> {
     let policer = Policer::open(&args.iface, args.direction.get())?;
-    let tcp_mode = policer.profile()?.mode == mode::TCP;
+    // Each flow's plan (by the profile index in its key) and whether its profile is `tcp`.
+    let mut plans: HashMap<u16, (String, Profile)> = HashMap::new();
+    plans.insert(0, ("default".into(), policer.profile()?));
+    for plan in policer.plans()? {
+        plans.insert(plan.index as u16, (plan.prefix.to_string(), plan.profile));
+    }
+    let plan_of = |flow: &Flow| {
+        plans
+            .get(&flow.key.profile)
+            .map_or(("?", false), |(name, p)| (name.as_str(), p.mode == mode::TCP))
+    };
     let flows = policer.top_flows(args.top.unwrap_or(usize::MAX))?;
     if args.json {
-        let rows: Vec<_> = flows.iter().map(|f| flow_json(f, tcp_mode)).collect();
+        let rows: Vec<_> = flows
+            .iter()
+            .map(|f| {
+                let (plan, tcp_mode) = plan_of(f);
+                let mut row = flow_json(f, tcp_mode);
+                row["plan"] = plan.into();
+                row
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     println!(
-        "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10} {:>10}",
-        "flow", "packets", "bytes", "tokens", "debt", "red", "phase"
+        "{:<52} {:<20} {:>10} {:>14} {:>12} {:>12} {:>10} {:>10}",
+        "flow", "plan", "packets", "bytes", "tokens", "debt", "red", "phase"
     );
     for flow in &flows {
+        let (plan, tcp_mode) = plan_of(flow);
         println!(
-            "{:<52} {:>10} {:>14} {:>12} {:>12} {:>10} {:>10}",
+            "{:<52} {:<20} {:>10} {:>14} {:>12} {:>12} {:>10} {:>10}",
             keys::describe(&flow.key),
+            plan,
             flow.state.packets,
             flow.state.bytes,
             flow.state.tokens_bytes(),

@@ -12,12 +12,9 @@ pub struct ListArgs {
 }
 
 pub fn run(args: ListArgs) -> anyhow::Result<()> {
-    let (policers, unreadable) = Policer::list_with_unreadable()?;
-    for (iface, direction, error) in &unreadable {
-        eprintln!(
-            "policer: warning: cannot read the policer of {iface} ({}): {error}",
-            direction.name()
-        );
+    let (policers, foreign) = Policer::list_all()?;
+    for e in &foreign {
+        eprintln!("policer: warning: {e}");
     }
     if args.json {
         let mut rows = Vec::new();

@@ -9,6 +9,7 @@ mod flows;
 mod list;
 mod log;
 mod man;
+mod plan;
 mod set;
 mod simulate;
 mod stats;
@@ -34,6 +35,8 @@ enum Command {
     Attach(attach::AttachArgs),
     /// Change the profile of an attached policer, live (flows keep their state).
     Set(set::SetArgs),
+    /// Profiles of their own for the addresses under a prefix: add, set, del, list.
+    Plan(plan::PlanArgs),
     /// Show the profile and what was passed, marked and dropped.
     Stats(stats::StatsArgs),
     /// Show the flows, heaviest first, with their tokens and debt.
@@ -62,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Attach(args) => attach::run(args),
         Command::Set(args) => set::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Flows(args) => flows::run(args),
         Command::Top(args) => top::run(args),

@@ -7,6 +7,7 @@ use std::{
 use anyhow::Context as _;
 use clap::Args;
 use policer::{
+    plans::{self, Prefix},
     plot::{self, Sample},
     profile,
     simulate::{
@@ -15,7 +16,7 @@ use policer::{
     },
     units,
 };
-use policer_common::{Colour, Counter, Profile};
+use policer_common::{Colour, Counter, Profile, key_mode};
 use serde_json::{Value, json};
 
 use super::{ProfileArgs, stats::profile_json};
@@ -52,21 +53,72 @@ pub struct SimulateArgs {
     /// Also replay through a plain token bucket with the same cbs (ebs 0), side by side.
     #[arg(long)]
     compare: bool,
+    /// A plan for the addresses under a prefix, as `policer plan add` makes it:
+    /// PREFIX=RATE[,cbs=..][,ebs=..][,mode=..][,key=..][,yellow=..][,red=..] (repeatable;
+    /// a capture's packets take the longest matching prefix's, else the default profile).
+    #[arg(long = "plan", value_name = "PREFIX=RATE[,NAME=VALUE..]")]
+    plan: Vec<String>,
+    /// A file of plans, one PREFIX=RATE[,NAME=VALUE..] a line (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    plans: Option<PathBuf>,
+    /// Which address the plans' prefixes are matched against: src (default) or dst.
+    #[arg(long = "match", value_name = "src|dst", value_parser = profile::parse_plan_match)]
+    plan_match: Option<u8>,
 }
 
-/// Where the packets come from.
-enum Source<'a> {
+/// Where the packets come from, and the plans they meet.
+struct Source<'a> {
+    input: Input<'a>,
+    plans: Vec<(Prefix, Profile)>,
+    plan_match: u8,
+}
+
+#[derive(Clone, Copy)]
+enum Input<'a> {
     Pcap(&'a Path, u8),
     Trace(&'a Path),
 }
 
 impl Source<'_> {
     fn records(&self) -> Result<Box<dyn Iterator<Item = Result<Record, InputError>>>, InputError> {
-        Ok(match *self {
-            Source::Pcap(path, key_mode) => Box::new(CaptureReader::open(path, key_mode)?),
-            Source::Trace(path) => Box::new(TraceReader::open(path)?),
+        Ok(match self.input {
+            Input::Pcap(path, key_mode) => Box::new(CaptureReader::open(path, key_mode)?),
+            Input::Trace(path) => Box::new(TraceReader::open(path)?),
         })
     }
+}
+
+/// The plans of `--plan` and `--plans FILE`, in that order.
+fn read_plans(args: &SimulateArgs) -> anyhow::Result<Vec<(Prefix, Profile)>> {
+    let mut plans = Vec::new();
+    for spec in &args.plan {
+        plans.push(plans::parse_spec(spec, MAX_FRAME).context("--plan")?);
+    }
+    if let Some(path) = &args.plans {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if !line.is_empty() {
+                let plan = plans::parse_spec(line, MAX_FRAME)
+                    .with_context(|| format!("{}:{}", path.display(), number + 1))?;
+                plans.push(plan);
+            }
+        }
+    }
+    for (i, (prefix, _)) in plans.iter().enumerate() {
+        if plans[..i].iter().any(|(p, _)| p == prefix) {
+            anyhow::bail!("plan {prefix} is given twice");
+        }
+    }
+    if plans.len() > policer_common::MAX_PLANS as usize {
+        anyhow::bail!(
+            "{} plans: a policer holds at most {}",
+            plans.len(),
+            policer_common::MAX_PLANS
+        );
+    }
+    Ok(plans)
 }
 
 /// A finished replay, and the error that stopped it early, if one did.
@@ -82,6 +134,9 @@ fn replay(
     mut each: impl FnMut(u64, &Record, Outcome, &Replay) -> anyhow::Result<()>,
 ) -> anyhow::Result<Run> {
     let mut replay = Replay::new(*profile);
+    if !source.plans.is_empty() {
+        replay = replay.with_plans(&source.plans, source.plan_match);
+    }
     for (index, record) in source.records()?.enumerate() {
         let record = match record {
             Ok(record) => record,
@@ -97,11 +152,16 @@ fn replay(
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let profile = args.profile.request(args.key).resolve_new(MAX_FRAME)?;
-    let source = match (&args.pcap, &args.trace) {
-        (Some(path), _) => Source::Pcap(path, profile.key_mode),
-        (None, Some(path)) => Source::Trace(path),
+    let plans = read_plans(&args)?;
+    // With plans, a capture is keyed by 5-tuple and each plan's key applied in the replay.
+    let key_mode = if plans.is_empty() { profile.key_mode } else { key_mode::FIVE_TUPLE };
+    let input = match (&args.pcap, &args.trace) {
+        (Some(path), _) => Input::Pcap(path, key_mode),
+        (None, Some(path)) => Input::Trace(path),
         (None, None) => unreachable!("clap requires one input"),
     };
+    let plan_match = args.plan_match.unwrap_or(policer_common::plan_match::SRC);
+    let source = Source { input, plans, plan_match };
 
     let main = match &args.per_packet {
         Some(path) => replay_with_csv(&source, &profile, path)?,
@@ -117,7 +177,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             profile.red_action,
         )
         .expect("a valid profile with ebs 0 is valid");
-        Some(replay(&source, &plain, |_, _, _, _| Ok(()))?.replay)
+        let plain_plans =
+            source.plans.iter().map(|&(p, profile)| (p, plain_of(&profile))).collect();
+        let plain_source = Source { input: source.input, plans: plain_plans, plan_match };
+        Some(replay(&plain_source, &plain, |_, _, _, _| Ok(()))?.replay)
     } else {
         None
     };
@@ -140,6 +203,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// A plain token bucket of the same profile (ebs 0).
+fn plain_of(profile: &Profile) -> Profile {
+    Profile { ebs_bytes: 0, ebs_ns: 0, ..*profile }
 }
 
 fn replay_with_csv(source: &Source, profile: &Profile, path: &Path) -> anyhow::Result<Run> {
@@ -248,6 +316,16 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
         rate(tally.delivered_bytes(), span),
         units::format_rate(profile.cir_bytes_per_sec * 8)
     );
+    for (prefix, plan, t) in replay.plans() {
+        println!(
+            "  plan {prefix}: green {} yellow {} red {} packets, dropped {}; {}",
+            t.colour(Colour::Green).packets,
+            t.colour(Colour::Yellow).packets,
+            t.colour(Colour::Red).packets,
+            t.dropped.packets,
+            profile::describe(plan)
+        );
+    }
     if let Some(plain) = plain {
         let p = &plain.tally;
         println!(
@@ -273,7 +351,7 @@ fn print_report(replay: &Replay, plain: Option<&Replay>, top: usize) {
             t.colour(Colour::Yellow).packets,
             t.colour(Colour::Red).packets,
             t.dropped.packets,
-            delivered_over_cir(profile, t, flow.last_ns - flow.first_ns)
+            delivered_over_cir(replay.profile_for(id), t, flow.last_ns - flow.first_ns)
                 .map_or("n/a".to_string(), |r| format!("{r:.3}")),
         );
     }
@@ -330,7 +408,6 @@ fn replay_json(replay: &Replay) -> Value {
 }
 
 fn report_json(replay: &Replay, plain: Option<&Replay>, top: usize) -> Value {
-    let profile = replay.profile();
     let mut report = replay_json(replay);
     report["flows"] = replay
         .flows()
@@ -351,12 +428,21 @@ fn report_json(replay: &Replay, plain: Option<&Replay>, top: usize) -> Value {
                 "flow": id.to_string(),
                 "key": key,
                 "counters": tally_json(&flow.tally),
-                "delivered_over_cir": delivered_over_cir(profile, &flow.tally, flow.last_ns - flow.first_ns),
+                "delivered_over_cir": delivered_over_cir(replay.profile_for(id), &flow.tally, flow.last_ns - flow.first_ns),
                 "tokens_bytes": flow.state.tokens_bytes(),
                 "debt_bytes": flow.state.debt_bytes(),
             })
         })
         .collect();
+    let plans: Vec<Value> = replay
+        .plans()
+        .map(|(prefix, plan, t)| {
+            json!({ "prefix": prefix.to_string(), "profile": profile_json(plan), "counters": tally_json(t) })
+        })
+        .collect();
+    if !plans.is_empty() {
+        report["plans"] = Value::Array(plans);
+    }
     if let Some(plain) = plain {
         report["compare_plain_bucket"] = replay_json(plain);
     }

@@ -21,6 +21,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let flows = policer.flow_count()?;
     let max_flows = policer.max_flows()?;
     let memory = policer.memory_bytes()?;
+    let plans = policer.plans()?;
     if args.json {
         let report = json!({
             "interface": args.iface,
@@ -34,6 +35,8 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
             "flows_new": counters.get(counter::NEW_FLOWS).packets,
             "flows_evicted_at_least": evicted(&counters, flows),
             "memory_bytes": memory,
+            "plan_match": profile::plan_match_name(profile.plan_match),
+            "plans": plans.iter().map(super::plan::plan_json).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -60,6 +63,37 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     print_row("passed", counters.get(counter::PASSED));
     print_row("marked", counters.get(counter::MARKED));
     print_row("dropped", counters.get(counter::DROPPED));
+    if !plans.is_empty() {
+        println!(
+            "  plans ({}, matched against the {} address), packets:",
+            plans.len(),
+            profile::plan_match_name(profile.plan_match)
+        );
+        println!("  {:<24} {:>12} {:>12} {:>12} {:>12}", "", "green", "yellow", "red", "dropped");
+        let mut rest = [0u64; 4];
+        for (i, r) in rest.iter_mut().enumerate().take(3) {
+            *r = counters.get(i as u32).packets;
+        }
+        rest[3] = counters.get(counter::DROPPED).packets;
+        for plan in &plans {
+            let c = plan.counters.map(|c| c.packets);
+            for (r, c) in rest.iter_mut().zip(c) {
+                *r = r.saturating_sub(c);
+            }
+            println!(
+                "  {:<24} {:>12} {:>12} {:>12} {:>12}",
+                plan.prefix.to_string(),
+                c[0],
+                c[1],
+                c[2],
+                c[3]
+            );
+        }
+        println!(
+            "  {:<24} {:>12} {:>12} {:>12} {:>12}",
+            "default", rest[0], rest[1], rest[2], rest[3]
+        );
+    }
     println!("  not policed (passed):");
     print_row("unparsed", counters.get(counter::UNPARSED));
     print_row("non-IP", counters.get(counter::NON_IP));
