@@ -453,9 +453,12 @@ fn profile_array(map: &Map) -> Result<Array<&MapData, ProfileCell>> {
 
 fn map_data(map: &Map) -> Result<&MapData> {
     match map {
-        Map::LruHashMap(data) | Map::HashMap(data) | Map::PerCpuArray(data) | Map::Array(data) => {
-            Ok(data)
-        }
+        Map::LruHashMap(data)
+        | Map::HashMap(data)
+        | Map::PerCpuArray(data)
+        | Map::Array(data)
+        | Map::LpmTrie(data)
+        | Map::PerCpuHashMap(data) => Ok(data),
         _ => Err(Error::Bpf {
             context: "a policer map of an unexpected type".into(),
             source: "unexpected map type".into(),
