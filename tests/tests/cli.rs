@@ -368,8 +368,12 @@ fn output_into_a_closed_pipe_ends_quietly() {
             .stderr(std::process::Stdio::piped())
             .output()
             .expect("run policer");
+        // Warnings about policers of another version (other builds' tests on this machine)
+        // are `list`'s to give; anything else on stderr is the pipe's doing.
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.is_empty(), "policer {args:?} into a closed pipe said: {stderr}");
+        let said: Vec<&str> =
+            stderr.lines().filter(|l| !l.contains("made by an incompatible version")).collect();
+        assert!(said.is_empty(), "policer {args:?} into a closed pipe said: {stderr}");
         assert!(
             output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
             "policer {args:?} into a closed pipe: {:?}",
