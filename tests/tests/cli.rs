@@ -254,6 +254,14 @@ fn the_default_mode_is_tcp_and_junose_with_long_bursts_is_warned_about() {
     let out = text(&bed.b.policer(["attach", &bed.b_if, "--cir", "1mbit"]));
     assert!(out.contains("mode tcp") && !out.contains("warning"), "{out}");
     bed.policer_ok(&["detach", &bed.b_if]);
+    // On egress too: no mode was sound there everywhere (docs/egress.md), so tcp stays.
+    let egress = ["attach", &bed.b_if, "--direction", "egress", "--cir", "1mbit"];
+    let out = text(&bed.b.policer(egress));
+    assert!(out.contains("(egress,") && out.contains("mode tcp"), "{out}");
+    let stats = bed.policer_ok(&["stats", &bed.b_if, "--direction", "egress", "--json"]);
+    let stats: serde_json::Value = serde_json::from_str(&stats).expect("stats --json is JSON");
+    assert_eq!(stats["profile"]["mode"], "tcp");
+    bed.policer_ok(&["detach", &bed.b_if, "--direction", "egress"]);
     let args = ["attach", &bed.b_if, "--cir", "1mbit", "--mode", "junose", "--cbs", "1500ms"];
     let output = bed.b.policer(args);
     let out = text(&output);
