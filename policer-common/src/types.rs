@@ -45,11 +45,6 @@ pub const PROG_XDP: &str = "policer_xdp";
 pub const PROG_TC: &str = "policer_tc";
 /// Name of the bare `XDP_PASS` program in the object file (benchmark baseline, test stand-in).
 pub const PROG_XDP_PASS: &str = "xdp_pass";
-/// Name of the benchmark's packet generator: redirects every frame out of the interface
-/// whose index is in the global `REDIRECT_IFINDEX`.
-pub const PROG_XDP_REDIRECT: &str = "xdp_redirect";
-/// The global that `xdp_redirect` reads.
-pub const GLOBAL_REDIRECT_IFINDEX: &str = "REDIRECT_IFINDEX";
 /// Name of a bare TC program that lets everything through (a stand-in for someone else's
 /// TC filter in the tests).
 pub const PROG_TC_PASS: &str = "tc_pass";

@@ -59,7 +59,7 @@ use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_NOEXIST, TC_ACT_OK, TC_ACT_SHOT, xdp_action},
     btf_maps::{Array, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key},
-    helpers::{bpf_ktime_get_ns, bpf_redirect, bpf_xdp_get_buff_len},
+    helpers::{bpf_ktime_get_ns, bpf_xdp_get_buff_len},
     macros::{btf_map, classifier, xdp},
     programs::{TcContext, XdpContext},
 };
@@ -355,20 +355,20 @@ fn profile_in_force(index: u32) -> Option<&'static Profile> {
 
 #[inline(always)]
 fn count(index: u32, len: u32) {
-    if let Some(counter) = POLICER_COUNTS.get_ptr_mut(index) {
-        // SAFETY: a per-CPU entry: only this CPU writes it, and BPF programs are not
-        // preempted by other BPF programs on the same CPU for this map's users.
-        unsafe {
-            (*counter).packets += 1;
-            (*counter).bytes += len as u64;
-        }
-    }
+    add(POLICER_COUNTS.get_ptr_mut(index), len);
 }
 
 #[inline(always)]
 fn count_plan(index: u32, len: u32) {
-    if let Some(counter) = POLICER_PLANCNT.get_ptr_mut(index) {
-        // SAFETY: as in `count`.
+    add(POLICER_PLANCNT.get_ptr_mut(index), len);
+}
+
+/// Adds a packet of `len` bytes to a per-CPU counter, if the index was in the map.
+#[inline(always)]
+fn add(counter: Option<*mut Counter>, len: u32) {
+    if let Some(counter) = counter {
+        // SAFETY: a per-CPU entry: only this CPU writes it, and BPF programs are not
+        // preempted by other BPF programs on the same CPU for this map's users.
         unsafe {
             (*counter).packets += 1;
             (*counter).bytes += len as u64;
@@ -387,22 +387,6 @@ fn count_and_pass(index: u32, len: u32) -> Verdict {
 #[xdp]
 pub fn xdp_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
-}
-
-/// Where `xdp_redirect` sends every frame; set at load time.
-#[unsafe(no_mangle)]
-static REDIRECT_IFINDEX: u32 = 0;
-
-/// Sends every frame out of `REDIRECT_IFINDEX`: the packet generator of the load
-/// benchmark, run with BPF_PROG_TEST_RUN's live frames (as xdp-trafficgen does), so that a
-/// veth peer receives native XDP frames rather than copies of socket buffers.
-#[xdp]
-pub fn xdp_redirect(_ctx: XdpContext) -> u32 {
-    // SAFETY: a read of a load-time constant; volatile so the compiler keeps the load that
-    // the loader patches rather than folding the zero it was built with.
-    let ifindex = unsafe { core::ptr::read_volatile(&REDIRECT_IFINDEX) };
-    // SAFETY: bpf_redirect only records the target; it takes no pointers.
-    unsafe { bpf_redirect(ifindex, 0) as u32 }
 }
 
 /// A bare TC program that lets everything through: "someone else's TC filter" in the tests.
