@@ -7,7 +7,9 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, PerCpuValues, lpm_trie::Key},
+    maps::{
+        Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::Key,
+    },
     util::nr_cpus,
 };
 use policer_common::{
@@ -172,38 +174,24 @@ impl Maps {
     pub fn insert_plan(&mut self, prefix: PlanPrefix, index: u32) -> Result<()> {
         const BPF_NOEXIST: u64 = 1;
         match prefix {
-            PlanPrefix::V4(addr, len) => {
-                let mut trie: LpmTrie<&mut MapData, [u8; 4], u32> =
-                    LpmTrie::try_from(&mut self.plans4)
-                        .context(|| format!("opening {MAP_PLANS4}"))?;
+            PlanPrefix::V4(addr, len) => with_trie(&mut self.plans4, MAP_PLANS4, |trie| {
                 trie.insert(&Key::new(len.into(), addr), index, BPF_NOEXIST)
-                    .context(|| format!("writing {MAP_PLANS4}"))
-            }
-            PlanPrefix::V6(addr, len) => {
-                let mut trie: LpmTrie<&mut MapData, [u8; 16], u32> =
-                    LpmTrie::try_from(&mut self.plans6)
-                        .context(|| format!("opening {MAP_PLANS6}"))?;
+            }),
+            PlanPrefix::V6(addr, len) => with_trie(&mut self.plans6, MAP_PLANS6, |trie| {
                 trie.insert(&Key::new(len.into(), addr), index, BPF_NOEXIST)
-                    .context(|| format!("writing {MAP_PLANS6}"))
-            }
+            }),
         }
     }
 
     /// Removes the plan of exactly `prefix`.
     pub fn remove_plan(&mut self, prefix: PlanPrefix) -> Result<()> {
         match prefix {
-            PlanPrefix::V4(addr, len) => {
-                let mut trie: LpmTrie<&mut MapData, [u8; 4], u32> =
-                    LpmTrie::try_from(&mut self.plans4)
-                        .context(|| format!("opening {MAP_PLANS4}"))?;
-                trie.remove(&Key::new(len.into(), addr)).context(|| format!("writing {MAP_PLANS4}"))
-            }
-            PlanPrefix::V6(addr, len) => {
-                let mut trie: LpmTrie<&mut MapData, [u8; 16], u32> =
-                    LpmTrie::try_from(&mut self.plans6)
-                        .context(|| format!("opening {MAP_PLANS6}"))?;
-                trie.remove(&Key::new(len.into(), addr)).context(|| format!("writing {MAP_PLANS6}"))
-            }
+            PlanPrefix::V4(addr, len) => with_trie(&mut self.plans4, MAP_PLANS4, |trie| {
+                trie.remove(&Key::new(len.into(), addr))
+            }),
+            PlanPrefix::V6(addr, len) => with_trie(&mut self.plans6, MAP_PLANS6, |trie| {
+                trie.remove(&Key::new(len.into(), addr))
+            }),
         }
     }
 
@@ -235,13 +223,8 @@ impl Maps {
             .context(|| format!("opening {MAP_PLAN_COUNTERS}"))?;
         let mut sums = [Counter::default(); plan_counter::PER_PLAN as usize];
         for (what, sum) in sums.iter_mut().enumerate() {
-            let per_cpu = array
-                .get(&plan_counter::index(index, what as u32), 0)
-                .context(|| format!("reading {MAP_PLAN_COUNTERS}"))?;
-            for value in per_cpu.iter() {
-                sum.packets += value.packets;
-                sum.bytes += value.bytes;
-            }
+            let at = plan_counter::index(index, what as u32);
+            *sum = summed(&array, at, MAP_PLAN_COUNTERS)?;
         }
         Ok(sums)
     }
@@ -249,20 +232,13 @@ impl Maps {
     /// Deletes every flow kept under profile `index` (a deleted plan's), so that a plan that
     /// later takes the index starts with no state.
     pub fn purge_flows_of(&mut self, index: u32) -> Result<usize> {
-        let mut removed = 0;
-        let mut four: HashMap<&mut MapData, FlowKey4, FlowState> =
-            HashMap::try_from(&mut self.flows4).context(|| format!("opening {MAP_FLOWS4}"))?;
-        let keys: Vec<FlowKey4> = four.keys().filter_map(|k| k.ok()).collect();
-        for key in keys.iter().filter(|k| u32::from(k.profile) == index) {
-            removed += usize::from(four.remove(key).is_ok());
-        }
-        let mut six: HashMap<&mut MapData, FlowKey, FlowState> =
-            HashMap::try_from(&mut self.flows6).context(|| format!("opening {MAP_FLOWS6}"))?;
-        let keys: Vec<FlowKey> = six.keys().filter_map(|k| k.ok()).collect();
-        for key in keys.iter().filter(|k| u32::from(k.profile) == index) {
-            removed += usize::from(six.remove(key).is_ok());
-        }
-        Ok(removed)
+        let four = remove_flows_where::<FlowKey4>(&mut self.flows4, MAP_FLOWS4, |k| {
+            u32::from(k.profile) == index
+        })?;
+        let six = remove_flows_where::<FlowKey>(&mut self.flows6, MAP_FLOWS6, |k| {
+            u32::from(k.profile) == index
+        })?;
+        Ok(four + six)
     }
 
     /// Puts `profile` in force without the kernel program ever reading a torn profile: it is
@@ -351,12 +327,7 @@ impl Maps {
             PerCpuArray::try_from(&self.counters).context(|| format!("opening {MAP_COUNTERS}"))?;
         let mut sums = Counters::default();
         for (index, sum) in sums.0.iter_mut().enumerate() {
-            let per_cpu =
-                array.get(&(index as u32), 0).context(|| format!("reading {MAP_COUNTERS}"))?;
-            for value in per_cpu.iter() {
-                sum.packets += value.packets;
-                sum.bytes += value.bytes;
-            }
+            *sum = summed(&array, index as u32, MAP_COUNTERS)?;
         }
         Ok(sums)
     }
@@ -411,14 +382,12 @@ impl Maps {
     /// write wins.
     pub fn write_flow(&mut self, flow: &Flow) -> Result<()> {
         let written = if flow.key.family == policer_common::family::IPV4 {
-            let mut table: aya::maps::HashMap<&mut MapData, FlowKey4, FlowState> =
-                aya::maps::HashMap::try_from(&mut self.flows4)
-                    .context(|| format!("opening {MAP_FLOWS4}"))?;
+            let mut table: HashMap<&mut MapData, FlowKey4, FlowState> =
+                HashMap::try_from(&mut self.flows4).context(|| format!("opening {MAP_FLOWS4}"))?;
             table.insert(FlowKey4::of(&flow.key), flow.state, 0)
         } else {
-            let mut table: aya::maps::HashMap<&mut MapData, FlowKey, FlowState> =
-                aya::maps::HashMap::try_from(&mut self.flows6)
-                    .context(|| format!("opening {MAP_FLOWS6}"))?;
+            let mut table: HashMap<&mut MapData, FlowKey, FlowState> =
+                HashMap::try_from(&mut self.flows6).context(|| format!("opening {MAP_FLOWS6}"))?;
             table.insert(flow.key, flow.state, 0)
         };
         written.context(|| "writing a flow".to_string())
@@ -445,6 +414,46 @@ impl Maps {
         }
         Ok(total)
     }
+}
+
+/// Entry `index` of a per-CPU counters map, summed over CPUs.
+fn summed(array: &PerCpuArray<&MapData, Counter>, index: u32, name: &str) -> Result<Counter> {
+    let per_cpu = array.get(&index, 0).context(|| format!("reading {name}"))?;
+    let mut sum = Counter::default();
+    for value in per_cpu.iter() {
+        sum.packets += value.packets;
+        sum.bytes += value.bytes;
+    }
+    Ok(sum)
+}
+
+/// Runs `f` on a plan trie of `N`-byte addresses (4: IPv4, 16: IPv6).
+fn with_trie<const N: usize>(
+    map: &mut Map,
+    name: &str,
+    f: impl FnOnce(&mut LpmTrie<&mut MapData, [u8; N], u32>) -> std::result::Result<(), MapError>,
+) -> Result<()> {
+    let mut trie: LpmTrie<&mut MapData, [u8; N], u32> =
+        LpmTrie::try_from(map).context(|| format!("opening {name}"))?;
+    f(&mut trie).context(|| format!("writing {name}"))
+}
+
+/// Deletes the flows of a flow table whose key `doomed` picks; returns how many went (a
+/// flow evicted meanwhile is not counted). The keys are read in batches, as `flows` reads.
+fn remove_flows_where<K: aya::Pod + Default>(
+    map: &mut Map,
+    name: &str,
+    doomed: impl Fn(&K) -> bool,
+) -> Result<usize> {
+    let mut keys = Vec::new();
+    lookup_batch::<K>(map_data(map)?, name, |key, _| {
+        if doomed(&key) {
+            keys.push(key);
+        }
+    })?;
+    let mut table: HashMap<&mut MapData, K, FlowState> =
+        HashMap::try_from(map).context(|| format!("opening {name}"))?;
+    Ok(keys.iter().filter(|key| table.remove(key).is_ok()).count())
 }
 
 fn profile_array(map: &Map) -> Result<Array<&MapData, ProfileCell>> {
