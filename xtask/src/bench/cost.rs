@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf, TestRunResult,
     programs::{Program, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use clap::Args;
@@ -12,7 +12,7 @@ use policer::{Loaded, ProgramKind};
 use policer_common::{PROG_TC_PASS, PROG_XDP_PASS, Profile, action, key_mode};
 use policer_tests::frames::Packet;
 
-use super::Spread;
+use super::{Spread, anchors};
 
 #[derive(Args)]
 pub struct CostArgs {
@@ -89,7 +89,6 @@ const ANCHOR_NAIVE_XDP: &str = "anchor_naive_xdp";
 const ANCHOR_LOCKED_XDP: &str = "anchor_locked_xdp";
 const ANCHOR_NAIVE_TC: &str = "anchor_naive_tc";
 const ANCHOR_LOCKED_TC: &str = "anchor_locked_tc";
-const ANCHOR_MAPS: [&str; 2] = ["ANCHOR_LRU", "ANCHOR_LOCKED"];
 
 /// The default profile at a rate no measurement reaches: every packet green, the common
 /// path, through the default mode's code.
@@ -145,37 +144,34 @@ fn runner<'a>(
     kind: ProgramKind,
     name: &str,
 ) -> anyhow::Result<Runner<'a>> {
+    let loading = || format!("loading {name}");
     match kind {
         ProgramKind::Xdp => {
             let prog: &mut Xdp = program.try_into()?;
-            prog.load().with_context(|| format!("loading {name}"))?;
-            Ok(Box::new(move |frame, repeat| {
-                let opts = TestRunOptions { data_in: Some(frame), repeat, ..Default::default() };
-                Ok(prog.test_run(opts)?.duration.as_nanos() as u64)
-            }))
+            prog.load().with_context(loading)?;
+            Ok(timed(prog))
         }
         ProgramKind::Tc => {
             let prog: &mut SchedClassifier = program.try_into()?;
-            prog.load().with_context(|| format!("loading {name}"))?;
-            Ok(Box::new(move |frame, repeat| {
-                let opts = TestRunOptions { data_in: Some(frame), repeat, ..Default::default() };
-                Ok(prog.test_run(opts)?.duration.as_nanos() as u64)
-            }))
+            prog.load().with_context(loading)?;
+            Ok(timed(prog))
         }
     }
+}
+
+/// The kernel's time for `repeat` runs of a loaded program on one frame.
+fn timed<'a, P>(prog: &'a mut P) -> Runner<'a>
+where
+    P: for<'d> TestRun<Opts<'d> = TestRunOptions<'d>, Result = TestRunResult>,
+{
+    Box::new(move |frame, repeat| {
+        let opts = TestRunOptions { data_in: Some(frame), repeat, ..Default::default() };
+        Ok(prog.test_run(opts)?.duration.as_nanos() as u64)
+    })
 }
 
 fn policer_runner(loaded: &mut Loaded) -> Runner<'_> {
     Box::new(move |frame, repeat| Ok(loaded.test_run(frame, repeat)?.1))
-}
-
-/// The anchors' object with flow tables of `flows` entries.
-fn load_anchors(flows: u32) -> anyhow::Result<Ebpf> {
-    let mut loader = EbpfLoader::new();
-    for map in ANCHOR_MAPS {
-        loader.map_max_entries(map, flows);
-    }
-    loader.load(policer::bench_anchors_object()).context("loading the anchors")
 }
 
 /// Mean ns over `frames`, one run each (so each lookup is for another flow).
@@ -207,7 +203,7 @@ pub fn run(args: &CostArgs) -> anyhow::Result<Vec<CostRow>> {
     let mut rows = Vec::new();
     // Every object before any runner: runners borrow them, and are dropped first.
     let mut base_object = Ebpf::load(policer::ebpf_object()).context("loading the object")?;
-    let mut anchors = load_anchors(1024)?;
+    let mut anchors = anchors(1024, 1)?;
     let mut policer_xdp = Loaded::load(&profile(), 1024, ProgramKind::Xdp)?;
     let mut policer_tc = Loaded::load(&profile(), 1024, ProgramKind::Tc)?;
     let mut policer_plans = with_plans()?;
@@ -306,7 +302,7 @@ fn many_flows(args: &CostArgs, n: u32) -> anyhow::Result<Vec<CostRow>> {
     // would then miss every time.
     let table = n + n / 8;
     let mut policer = Loaded::load(&profile(), table, ProgramKind::Xdp)?;
-    let mut anchors = load_anchors(table)?;
+    let mut anchors = anchors(table, 1)?;
     let (insert, steady) = {
         let mut xdp_pass = xdp_runner(&mut base_object, PROG_XDP_PASS)?;
         let mut ours = policer_runner(&mut policer);
@@ -449,7 +445,7 @@ pub fn sizes() -> anyhow::Result<Vec<ProgramSize>> {
         };
         out.push(size_of_program(name, info));
     }
-    let mut anchors = load_anchors(1024)?;
+    let mut anchors = anchors(1024, 1)?;
     for name in [ANCHOR_NAIVE_XDP, ANCHOR_LOCKED_XDP] {
         let prog: &mut Xdp = anchors.program_mut(name).context(name)?.try_into()?;
         prog.load()?;

@@ -28,7 +28,6 @@ use std::{
 
 use anyhow::Context as _;
 use aya::{
-    EbpfLoader,
     maps::DevMap,
     programs::{Xdp, XdpMode},
 };
@@ -36,7 +35,7 @@ use clap::Args;
 use policer_common::PROG_XDP_PASS;
 use policer_tests::{Testbed, frames::Packet, unique_name};
 
-use super::Spread;
+use super::{Spread, anchors};
 
 #[derive(Args)]
 pub struct LoadArgs {
@@ -120,8 +119,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<Vec<LoadRow>> {
         }
         match receiver {
             "xdp" => {}
-            "drop" => passes.push(xdp_drop_on(bed)?),
-            _ => passes.push(xdp_pass_on(bed)?),
+            "drop" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_DROP)?),
+            _ => passes.push(attach_bare(
+                bed,
+                aya::Ebpf::load(policer::ebpf_object())?,
+                PROG_XDP_PASS,
+            )?),
         }
     }
     let generators =
@@ -165,30 +168,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<Vec<LoadRow>> {
     Ok(rows)
 }
 
-/// A bare XDP_PASS on the receiver's interface, attached for as long as the value lives.
-fn xdp_pass_on(bed: &Testbed) -> anyhow::Result<aya::Ebpf> {
-    let mut ebpf = aya::Ebpf::load(policer::ebpf_object())?;
-    let pass: &mut Xdp = ebpf.program_mut(PROG_XDP_PASS).context("xdp_pass")?.try_into()?;
-    pass.load()?;
-    bed.b.enter(|| pass.attach(&bed.b_if, XdpMode::Driver))?;
-    Ok(ebpf)
-}
-
-/// The benchmark's anchors object, with its per-flow tables as small as they go.
-fn anchors(copies: u32) -> anyhow::Result<aya::Ebpf> {
-    Ok(EbpfLoader::new()
-        .map_max_entries("ANCHOR_LRU", 1)
-        .map_max_entries("ANCHOR_LOCKED", 1)
-        .map_max_entries("FANOUT", copies)
-        .load(policer::bench_anchors_object())?)
-}
-
-/// A bare XDP_DROP (from the benchmark's anchors) on the receiver's interface.
-fn xdp_drop_on(bed: &Testbed) -> anyhow::Result<aya::Ebpf> {
-    let mut ebpf = anchors(1)?;
-    let drop: &mut Xdp = ebpf.program_mut(PROG_XDP_DROP).context("xdp_drop")?.try_into()?;
-    drop.load()?;
-    bed.b.enter(|| drop.attach(&bed.b_if, XdpMode::Driver))?;
+/// The bare program `name` of `ebpf` on the receiver's interface, attached for as long as
+/// the returned object lives.
+fn attach_bare(bed: &Testbed, mut ebpf: aya::Ebpf, name: &str) -> anyhow::Result<aya::Ebpf> {
+    let prog: &mut Xdp = ebpf.program_mut(name).context(name.to_string())?.try_into()?;
+    prog.load()?;
+    bed.b.enter(|| prog.attach(&bed.b_if, XdpMode::Driver))?;
     Ok(ebpf)
 }
 
@@ -234,7 +219,7 @@ impl<'a> Generator<'a> {
             );
         }
         let target = ifindex(bed, &bed.a_if)?;
-        let mut ebpf = anchors(args.copies)?;
+        let mut ebpf = anchors(1, args.copies)?;
         {
             let mut fanout: DevMap<_> = ebpf.map_mut("FANOUT").context("FANOUT")?.try_into()?;
             // The kernel resolves the ifindex in the namespace of the thread that writes it.

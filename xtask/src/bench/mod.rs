@@ -112,6 +112,18 @@ fn build_policer() -> anyhow::Result<()> {
 }
 
 /// An nftables netdev chain on `hook` (ingress, egress) of `dev` in `ns`, with one rule.
+/// The benchmark's anchors object (`policer-ebpf/src/anchors.rs`): flow tables of `flows`
+/// entries, and a fan-out of `copies` for the flood generator.
+pub fn anchors(flows: u32, copies: u32) -> anyhow::Result<aya::Ebpf> {
+    use anyhow::Context as _;
+    aya::EbpfLoader::new()
+        .map_max_entries("ANCHOR_LRU", flows)
+        .map_max_entries("ANCHOR_LOCKED", flows)
+        .map_max_entries("FANOUT", copies)
+        .load(policer::bench_anchors_object())
+        .context("loading the anchors")
+}
+
 pub fn nft_chain(ns: &policer_tests::Netns, hook: &str, dev: &str, rule: &str) {
     let chain = format!(
         "add chain netdev policer_bench police {{ type filter hook {hook} device \"{dev}\" \
