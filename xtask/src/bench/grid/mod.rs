@@ -132,6 +132,10 @@ pub struct GridArgs {
     /// Start over: empty the results file (points and delay line checks) first.
     #[arg(long)]
     fresh: bool,
+    /// Measure the selected points again even where done (after a change of the policer):
+    /// the longest measurement of a point, the latest of equals, speaks for it.
+    #[arg(long)]
+    again: bool,
     /// Only these rates, Mbit/s.
     #[arg(long, value_delimiter = ',')]
     rate: Vec<u64>,
@@ -326,7 +330,7 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
     }
     let points = args.points();
     let (todo, done): (Vec<Point>, Vec<Point>) =
-        points.iter().partition(|p| !results::is_done(&records, p, profile));
+        points.iter().partition(|p| args.again || !results::is_done(&records, p, profile));
     let estimate = estimate_all(&todo, profile, &results::line_capacities(&records));
     eprintln!(
         "grid: {} points selected, {} done already (skipped), {} to run: about {:.0} minutes \

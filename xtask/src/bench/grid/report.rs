@@ -23,6 +23,32 @@ pub const TESTBED_LOSS_MAX: f64 = 1e-4;
 /// segments per run (median): below that a ratio is noise (2 against 1 is "2x").
 pub const RETRANS_TO_JUDGE: f64 = 5.0;
 
+/// Bytes of a full-size frame of the grid's TCP on the wire: what the policer charges.
+const FRAME_BYTES: f64 = 1514.0;
+/// Mathis, Semke, Mahdavi and Ott, "The macroscopic behavior of the TCP congestion avoidance
+/// algorithm" (1997): loss-based TCP keeps an average window of `W` packets only if about one
+/// packet in `W² / C²` is lost, `C² = 3 / (2b)`, here `b = 2` packets per delayed ACK (Linux).
+/// CUBIC's window is never below that Reno estimate (RFC 9438, section 4.3), so it needs at
+/// least as many losses.
+const MATHIS_C2: f64 = 0.75;
+
+/// A flow's window at the committed rate over a round trip of `rtt_ms`, in full frames.
+pub fn window_packets(rate_mbit: u64, rtt_ms: f64) -> f64 {
+    rate_mbit as f64 * 1e6 / 8.0 * rtt_ms / 1e3 / FRAME_BYTES
+}
+
+/// TCP's floor: the fewest losses per run (all flows) with which loss-based TCP can be held at
+/// the rate over a round trip of `rtt_ms`, one in `W² / C²` of the packets the rate carries
+/// (all of them below a window of one packet). A policer without a queue cannot make TCP
+/// retransmit less; where the floor passes the goal's share of a plain bucket's
+/// retransmissions, the goal is out of reach there.
+pub fn tcp_floor(p: &Point, rtt_ms: f64, seconds: u32) -> f64 {
+    let window = window_packets(p.rate_mbit, rtt_ms);
+    let packets_per_second = p.rate_mbit as f64 * 1e6 / 8.0 / FRAME_BYTES;
+    let packets = packets_per_second * f64::from(seconds) * f64::from(p.flows);
+    packets * (MATHIS_C2 / (window * window)).min(1.0)
+}
+
 /// The limit of the retransmission ratio for a congestion control.
 pub fn retrans_limit(cc: Cc) -> f64 {
     match cc {
@@ -134,6 +160,8 @@ pub fn check(cc: Cc, default: &Figures, plain: &Figures) -> Check {
 pub struct Measured {
     pub figures: BTreeMap<String, Figures>,
     pub check: Check,
+    /// TCP's floor over the plain bucket's round trip (CUBIC and Reno; see [`tcp_floor`]).
+    pub floor: Option<f64>,
     /// The largest share of a setup's frames the testbed lost.
     pub testbed_lost_share: f64,
 }
@@ -142,6 +170,20 @@ impl Measured {
     /// Whether the testbed lost too many frames for the point to be judged.
     pub fn unclean(&self) -> bool {
         self.testbed_lost_share > TESTBED_LOSS_MAX
+    }
+
+    /// Whether TCP's floor is above the goal's share of the plain bucket's retransmissions:
+    /// no policer without a queue could meet the retransmission goal here.
+    pub fn out_of_reach(&self) -> bool {
+        let plain = self.figures[PLAIN].retransmits;
+        self.floor.is_some_and(|floor| floor > RETRANS_LIMIT_LOSS_BASED * plain)
+    }
+
+    /// Whether the point fails the goal only where TCP's floor puts it out of reach.
+    pub fn fails_only_out_of_reach(&self) -> bool {
+        !self.check.holds()
+            && self.out_of_reach()
+            && self.check.failures.iter().all(|f| matches!(f, Failure::Retransmits { .. }))
     }
 }
 
@@ -195,12 +237,14 @@ impl<'a> Grid<'a> {
 fn measured(p: &Point, r: &PointRecord) -> Option<Measured> {
     let figures: BTreeMap<String, Figures> =
         r.setups.iter().map(|(setup, runs)| (setup.clone(), Figures::of(runs))).collect();
-    let check = check(p.cc, figures.get("default")?, figures.get(PLAIN)?);
+    let plain = figures.get(PLAIN)?;
+    let check = check(p.cc, figures.get("default")?, plain);
+    let floor = (p.cc != Cc::Bbr).then(|| tcp_floor(p, plain.rtt_ms, r.seconds));
     let testbed_lost_share = figures
         .values()
         .map(|f| testbed_lost_share(p, f, r.seconds, r.repeats))
         .fold(0.0, f64::max);
-    Some(Measured { figures, check, testbed_lost_share })
+    Some(Measured { figures, check, floor, testbed_lost_share })
 }
 
 /// The share of a setup's frames the testbed lost over all its runs, the frames estimated
@@ -232,7 +276,15 @@ fn show_goal(m: &Measured) -> String {
             m.testbed_lost_share * 100.0
         );
     }
-    show_check(&m.check)
+    let text = show_check(&m.check);
+    match m.floor {
+        Some(floor) if m.out_of_reach() && !m.check.holds() => format!(
+            "{text}; out of reach: TCP's floor, {floor:.0}, is over a third of the plain \
+             bucket's {:.0}",
+            m.figures[PLAIN].retransmits
+        ),
+        _ => text,
+    }
 }
 
 /// "ok", or what fails.
@@ -284,7 +336,7 @@ fn flows_text(flows: u32) -> String {
 pub fn markdown(grid: &Grid, maps: &BTreeMap<(Cc, Placement), String>) -> String {
     let all = super::full_plan();
     let (mut ok, mut failing, mut collapsed, mut beyond, mut failed) = (0, 0, 0, 0, 0);
-    let mut unclean = 0;
+    let (mut unclean, mut out_of_reach) = (0, 0);
     for state in grid.points.values() {
         match state {
             State::Measured(_, m) if m.unclean() => unclean += 1,
@@ -292,6 +344,7 @@ pub fn markdown(grid: &Grid, maps: &BTreeMap<(Cc, Placement), String>) -> String
             State::Measured(_, m) => {
                 failing += 1;
                 collapsed += usize::from(m.check.collapsed());
+                out_of_reach += usize::from(m.fails_only_out_of_reach());
             }
             State::BeyondLine(_) => beyond += 1,
             State::Failed(..) => failed += 1,
@@ -310,7 +363,8 @@ pub fn markdown(grid: &Grid, maps: &BTreeMap<(Cc, Placement), String>) -> String
          [grid/results.jsonl](grid/results.jsonl) (every point finished so far; runs resume \
          from it), measured at commit{} {}; written on {}.\n\n\
          **{} of {} points measured: {ok} meet the goal, {failing} fail it ({collapsed} of \
-         them a collapse), {unclean} not judged (the testbed lost frames). {beyond} cannot run \
+         them a collapse; {out_of_reach} only where TCP's floor puts the goal out of reach), \
+         {unclean} not judged (the testbed lost frames). {beyond} cannot run \
          on this machine (beyond the delay line), {failed} failed, {} not run yet** (`cargo xtask bench grid` runs them: about \
          {hours_left:.0} hours on this machine; `--rate`, `--rtt`, `--cc`, `--flows`, \
          `--direction`, `--tso` run a slice).\n\n",
@@ -333,9 +387,9 @@ pub fn markdown(grid: &Grid, maps: &BTreeMap<(Cc, Placement), String>) -> String
             if let Some(map) = maps.get(&(cc, placement)) {
                 out += &format!("Heat map: [{map}]({map})\n\n");
             }
-            out += "| rate | flows | RTT (srtt) | plain bucket: goodput/CIR, retrans, loss | \
-                    default ÷ plain: goodput, retrans, loss | goal | len-debt ÷ plain | \
-                    junose ÷ plain | runs |\n|---|---|---|---|---|---|---|---|---|\n";
+            out += "| rate | flows | RTT (srtt) | window (TCP's floor) | plain bucket: goodput/CIR, \
+                    retrans, loss | default ÷ plain: goodput, retrans, loss | goal | len-debt ÷ \
+                    plain | junose ÷ plain | runs |\n|---|---|---|---|---|---|---|---|---|---|\n";
             for (p, m) in rows {
                 out += &row(grid, p, m);
             }
@@ -352,16 +406,18 @@ fn row(grid: &Grid, p: &Point, m: &Measured) -> String {
         State::Measured(record, _) => *record,
         _ => unreachable!("a measured point"),
     };
+    let floor = m.floor.map(|f| format!(" ({f:.0})")).unwrap_or_default();
     let lost: f64 = m.figures.values().map(|f| f.testbed_lost).sum();
     let lost_note =
         if lost > 0.0 { format!("; testbed lost {lost:.0} frames") } else { String::new() };
     format!(
-        "| {} Mbit/s | {} | {} ms ({:.1}) | {:.3}, {:.0}, {:.2} % | {} / {} / {} | {} | {} | {} | \
-         {} s x {}{lost_note} |\n",
+        "| {} Mbit/s | {} | {} ms ({:.1}) | {:.1}{floor} | {:.3}, {:.0}, {:.2} % | {} / {} / {} | \
+         {} | {} | {} | {} s x {}{lost_note} |\n",
         p.rate_mbit,
         p.flows,
         p.rtt_ms,
         plain.rtt_ms,
+        window_packets(p.rate_mbit, plain.rtt_ms),
         plain.goodput,
         plain.retransmits,
         plain.loss * 100.0,
@@ -399,6 +455,14 @@ fn how_to_read() -> String {
          RTT: the asked round trip, and in brackets the sender's mean smoothed RTT under the \
          plain bucket (it adds the receiver's delayed ACKs, which weigh most at low rates, \
          and what the delay line, a program in user space, adds on a busy machine).\n\
+         - Window: the committed rate over the plain bucket's round trip, in full frames \
+         (1514 bytes). TCP's floor (CUBIC, Reno): the fewest retransmissions per run with which \
+         loss-based TCP can be held at the rate at all, one loss in W²/0.75 packets (Mathis et \
+         al., 1997, with Linux's delayed ACKs; CUBIC's window is never below that Reno \
+         estimate, RFC 9438). A policer without a queue can only spread TCP's losses out, not \
+         go below that: where the floor is over a third of the plain bucket's \
+         retransmissions, the retransmission goal is **out of reach**, and the goal column \
+         says so.\n\
          - Ratios (`÷ plain`): each setup's median over its runs divided by the plain \
          bucket's; ∞ where the plain bucket had none, – where neither had any.\n\
          - Goal (the defaults only): ✗ retrans where the ratio passes 1/3 (CUBIC, Reno) or \
@@ -566,6 +630,28 @@ mod tests {
         assert!((share - 0.0099).abs() < 0.0002, "{share}");
         f.testbed_lost = 0.0;
         assert_eq!(testbed_lost_share(&p, &f, 15, 1), 0.0);
+    }
+
+    #[test]
+    fn tcp_floor_is_one_loss_in_w_squared_over_c_squared_packets() {
+        let p = |rate_mbit, flows| Point {
+            placement: Placement::Ingress,
+            cc: Cc::Cubic,
+            flows,
+            rate_mbit,
+            rtt_ms: 20,
+        };
+        // 10 Mbit/s over 20 ms: 16.5 frames; 825.6 frames a second, 12,384 in 15 s.
+        assert!((window_packets(10, 20.0) - 16.51).abs() < 0.01);
+        let floor = tcp_floor(&p(10, 1), 20.0, 15);
+        assert!((floor - 12_384.0 * 0.75 / (16.51 * 16.51)).abs() < 0.2, "{floor}");
+        // Per flow: four flows need four times the losses.
+        assert!((tcp_floor(&p(10, 4), 20.0, 15) - 4.0 * floor).abs() < 1e-9);
+        // Twice the round trip: a window twice as wide, so a quarter of the losses (the rate
+        // carries as many packets).
+        assert!((tcp_floor(&p(10, 1), 40.0, 15) - floor / 4.0).abs() < 1e-9);
+        // Under a window of one frame TCP loses at most every packet.
+        assert!((tcp_floor(&p(1, 1), 2.0, 15) - 82.56 * 15.0).abs() < 0.1);
     }
 
     #[test]
