@@ -74,6 +74,9 @@ pub struct Layout {
     /// The IPv6 extension-header chain was longer than [`MAX_IPV6_EXT_HEADERS`]: the packet
     /// is keyed without ports (and counted).
     pub ext_chain_too_long: bool,
+    /// A TCP segment's sequence number, 0 for anything else (or a TCP header cut short): the
+    /// meter watches for the resend of a segment it dropped (`meter::resend`).
+    pub tcp_seq: u32,
 }
 
 /// Parses Ethernet (up to [`MAX_VLAN_TAGS`] tags), IPv4 or IPv6, and TCP/UDP ports.
@@ -230,9 +233,13 @@ fn transport<B: Bytes + ?Sized>(
             let header_len = if key.proto == IPPROTO_UDP {
                 Some(8)
             } else {
-                frame
-                    .read::<[u8; 2]>(offset + 12)
-                    .map(|[data_offset, _]| (data_offset >> 4) as usize * 4)
+                // Sequence number to data offset in one read: one more read would be one more
+                // path for the verifier to walk the meter on.
+                frame.read::<[u8; 9]>(offset + 4).map(|fields| {
+                    let [s0, s1, s2, s3, _, _, _, _, data_offset] = fields;
+                    layout.tcp_seq = u32::from_be_bytes([s0, s1, s2, s3]);
+                    (data_offset >> 4) as usize * 4
+                })
             };
             if let Some(header_len) = header_len {
                 layout.headers_len = (offset + header_len) as u16;

@@ -13,11 +13,23 @@ pub const MAX_BURST_BYTES: u64 = 1 << 32;
 /// Largest committed rate: 1 Tbit/s.
 pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
+/// The values of [`FlowState::resend`] (0: nothing awaited).
+pub mod resend {
+    /// A packet of the flow was dropped, and has not come again yet.
+    pub const WAITING: u32 = 1;
+    /// The packet being metered is the dropped one come again: TCP has answered.
+    pub const RESENT: u32 = 2;
+    /// TCP has answered, and the flow is repaying what it borrowed before its cut (its
+    /// bucket is below zero).
+    pub const REPAYING: u32 = 3;
+}
+
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
 /// older policer's pins are recognised instead of misread. (5: the flow's lock is in its
 /// state, no lock stripes, IPv4 and IPv6 flows in tables of their own. 6: plans: a profile
-/// table, two prefix tries, the profile in the flow keys, per-plan counters.)
-pub const LAYOUT_VERSION: u32 = 6;
+/// table, two prefix tries, the profile in the flow keys, per-plan counters. 7: the flow
+/// remembers the last TCP segment it dropped, until TCP sends it again.)
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// Most plans (prefixes with a profile of their own) one policer holds; profile 0 of the
 /// profile table is the default, so the table has `MAX_PLANS + 1` entries.
@@ -421,9 +433,14 @@ pub struct FlowState {
     /// an atomic compare-and-exchange by the kernel program), else 0. User space reads it
     /// as 0 or 1 and never writes it.
     pub lock: u64,
-    /// To 64 bytes: with the kernel's 48-byte entry header and a 16-byte IPv4 key, an entry
-    /// is two whole cache lines (header and key; state), so a lookup touches no third.
-    pub _pad: u64,
+    /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`],
+    /// [`resend::RESENT`], [`resend::REPAYING`] or 0.
+    pub resend: u32,
+    /// The sequence number of the oldest TCP segment of this flow dropped and not yet sent
+    /// again (while nothing is awaited: of the segment being metered). These two fill the
+    /// state to 64 bytes: with the kernel's 48-byte entry header and a 16-byte IPv4 key, an
+    /// entry is two whole cache lines (header and key; state).
+    pub dropped_seq: u32,
 }
 const _: () = assert!(size_of::<FlowState>() == 64);
 

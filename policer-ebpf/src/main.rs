@@ -191,7 +191,8 @@ fn police_frame<C: EbpfContext>(
     let family = key.family;
     key.restrict_to(profile.key_mode);
     key.profile = plan as u16;
-    let (colour, act) = match police_flow(&key, profile, len, ect) {
+    let packet = Packet { len, ect, tcp_seq: layout.tcp_seq };
+    let (colour, act) = match police_flow(&key, profile, &packet) {
         Policed::Coloured(colour, act) => (colour, act),
         Policed::NoEntry => {
             warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
@@ -231,10 +232,21 @@ enum Policed {
     Busy,
 }
 
+/// What the meter needs of a packet besides its flow.
+#[derive(Clone, Copy)]
+struct Packet {
+    /// Bytes on the wire.
+    len: u32,
+    /// It can carry an ECN mark.
+    ect: bool,
+    /// Its TCP sequence number, 0 if it is no TCP segment.
+    tcp_seq: u32,
+}
+
 /// Colours a packet against its flow's bucket, creating the bucket (full) for a new flow,
-/// and says what to do with it (`ect`: it can carry an ECN mark).
+/// and says what to do with it.
 #[inline(always)]
-fn police_flow(key: &FlowKey, profile: &Profile, len: u32, ect: bool) -> Policed {
+fn police_flow(key: &FlowKey, profile: &Profile, packet: &Packet) -> Policed {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let state = if key.family == family::IPV4 {
@@ -252,7 +264,7 @@ fn police_flow(key: &FlowKey, profile: &Profile, len: u32, ect: bool) -> Policed
     }
     // SAFETY: as above; this CPU holds the flow's lock until `unlock_flow`, so no other CPU
     // writes the state meanwhile.
-    let (colour, act) = police_packet(profile, unsafe { &mut *state }, len, now, ect);
+    let (colour, act) = police_packet(profile, unsafe { &mut *state }, packet, now);
     unlock_flow(lock);
     Policed::Coloured(colour, act)
 }
@@ -279,14 +291,9 @@ fn flow_state<K, const N: usize>(
 
 /// Meters one packet against a flow's state and adds it to the flow's own counts.
 #[inline(always)]
-fn police_packet(
-    profile: &Profile,
-    state: &mut FlowState,
-    len: u32,
-    now: u64,
-    ect: bool,
-) -> (Colour, u8) {
-    let (colour, act) = meter::police_and_act(profile, state, len, now, ect);
+fn police_packet(profile: &Profile, state: &mut FlowState, packet: &Packet, now: u64) -> (Colour, u8) {
+    let Packet { len, ect, tcp_seq } = *packet;
+    let (colour, act) = meter::police_and_act(profile, state, len, now, ect, tcp_seq);
     state.packets += 1;
     state.bytes += len as u64;
     if colour == Colour::Red {

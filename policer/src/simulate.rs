@@ -50,6 +50,9 @@ pub struct Record {
     pub what: Frame,
     /// The ECN field of a captured IP packet (`None` for a trace, taken as ECN-capable).
     pub ecn: Option<u8>,
+    /// A captured TCP segment's sequence number (0 for anything else, and in a trace): the
+    /// meter waits for the resend of a segment it dropped, as in the kernel.
+    pub tcp_seq: u32,
 }
 
 /// What a record is to the policer.
@@ -255,7 +258,8 @@ impl Replay {
         let flow = self.flows.get_mut(id).expect("inserted above");
         // An unknown ECN field (a trace without one) is taken as ECN-capable, as below.
         let ect = record.ecn != Some(0);
-        let (colour, act) = meter::police_and_act(profile, &mut flow.state, len, time_ns, ect);
+        let (colour, act) =
+            meter::police_and_act(profile, &mut flow.state, len, time_ns, ect, record.tcp_seq);
         let outcome = outcome_of(act, record.ecn);
         flow.tally.add(colour, outcome, len);
         flow.last_ns = time_ns;
@@ -377,6 +381,7 @@ impl TraceReader {
             len,
             what: Frame::Flow(FlowId::Label(flow.trim().to_string())),
             ecn: None,
+            tcp_seq: 0,
         })
     }
 }
@@ -532,7 +537,8 @@ fn record(key_mode: u8, time_ns: u64, original_len: u32, data: &[u8]) -> Record 
         Parsed::NonIp => (Frame::NonIp, None),
         Parsed::Malformed => (Frame::Unparsed, None),
     };
-    Record { time_ns, len: original_len.max(data.len() as u32), what, ecn }
+    let len = original_len.max(data.len() as u32);
+    Record { time_ns, len, what, ecn, tcp_seq: layout.tcp_seq }
 }
 
 /// Nanoseconds per timestamp unit of a pcapng interface (if_tsresol; default microseconds).

@@ -550,6 +550,73 @@ fn tcp_debts_red_after_a_red_comes_after_200_ms_of_the_rate_or_half_of_ebs_in_de
     assert_eq!(tcp.first(), Some(&100), "{tcp:?}");
 }
 
+/// The stream of `reds_of_a_stream_at_1_5x` as TCP segments (the red at once drops the
+/// third), one frame a millisecond: 1500 bytes (1.5x the rate) except in `slow` (500 bytes,
+/// 0.5x), the frame `resend_at` sending the dropped segment again: the index of each red of
+/// 220 frames.
+fn reds_of_a_tcp_stream(m: u8, resend_at: usize, slow: core::ops::Range<usize>) -> Vec<usize> {
+    let p = profile(1_000_000, 3000, 100_000).with_mode(mode::TCP).unwrap();
+    let (mut s, now) = tcp_flow_out_of_slow_start(&p);
+    let start = now + 3 * MS;
+    let mut seq = 1000u32;
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        first.push(police_and_act(&p, &mut s, 1500, start, false, seq).1);
+        seq += 1448;
+    }
+    assert_eq!(first, [action::PASS, action::PASS, action::DROP]);
+    let dropped = seq - 1448;
+    let p = p.with_mode(m).unwrap();
+    (1..=220)
+        .filter(|&i| {
+            let len = if slow.contains(&i) { 500 } else { 1500 };
+            let segment = if i == resend_at { dropped } else { seq };
+            seq += len - 52;
+            police_and_act(&p, &mut s, len, start + i as u64 * MS, false, segment).0 == Red
+        })
+        .collect()
+}
+
+#[test]
+fn the_debts_next_red_waits_for_tcps_answer_and_the_repayment() {
+    // Without sequence numbers the len-debt red comes at the 67th frame (the test above):
+    // a debt of ebs counted from the red. A TCP flow's waits for TCP to send the dropped
+    // segment again...
+    let never = reds_of_a_tcp_stream(mode::LEN_DEBT, 0, 0..0);
+    // ... never here, so no red before the floor, where the packet would borrow ebs (500
+    // bytes more every frame): the 200th frame.
+    assert_eq!(never.first(), Some(&200), "{never:?}");
+    // Sent again at the 40th but no slower after it: the flow repays nothing, the floor.
+    assert_eq!(reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 0..0).first(), Some(&200));
+    // Sent again at the 40th and slower from the 41st to the 120th (TCP's cut): the debt
+    // holds 60,000 bytes (40 frames), and 20,000 more while the flow repays (40 frames of
+    // 500 bytes below zero); repaid at the 80th. Borrowing again from the 125th (the 121st
+    // finds the bucket full, 3,000 bytes), it reaches ebs at the 138th: red.
+    let answered = reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 41..121);
+    assert_eq!(answered.first(), Some(&138), "{answered:?}");
+    // In tcp mode the bucket full again primes the debt: the first shortfall, the 125th, is
+    // red.
+    let tcp = reds_of_a_tcp_stream(mode::TCP, 40, 41..121);
+    assert_eq!(tcp.first(), Some(&125), "{tcp:?}");
+    // An older segment also counts as sent again (one before the dropped one).
+    let p = profile(1_000_000, 3000, 100_000).with_mode(mode::LEN_DEBT).unwrap();
+    let mut s = new_flow(&p, 7);
+    resend::before(&mut s, 5);
+    resend::dropped(&mut s);
+    for (seq, answered) in [(6, false), (7, false), (u32::MAX, false), (8, true)] {
+        resend::before(&mut s, seq);
+        assert_eq!(resend::answered(&s), answered, "{seq}");
+    }
+    // u32::MAX is one before 5, modulo 2^32: the resend, answered from the next packet on.
+    // A flow that is no TCP carries 0, which comes again with its next packet.
+    resend::before(&mut s, 0);
+    resend::dropped(&mut s);
+    resend::before(&mut s, 0);
+    assert!(!resend::answered(&s));
+    resend::before(&mut s, 0);
+    assert!(resend::answered(&s));
+}
+
 #[test]
 fn plain_flow_borrows_again_after_a_pause_that_fills_cbs_and_is_as_long_as_tcps_rto() {
     // cbs is 100 ms of the rate, the whole bucket 600 ms.
@@ -604,7 +671,7 @@ fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
 fn nine_frames_acted(yellow: u8, red: u8, ect: bool) -> Vec<(u8, i64)> {
     let p = Profile::new(1000, 3000, 5000, key_mode::FIVE_TUPLE, yellow, red).unwrap();
     let mut s = new_flow(&p, 7);
-    (0..9).map(|_| (police_and_act(&p, &mut s, 1500, 7, ect).1, s.tokens_bytes())).collect()
+    (0..9).map(|_| (police_and_act(&p, &mut s, 1500, 7, ect, 0).1, s.tokens_bytes())).collect()
 }
 
 /// [`nine_frames_acted`] under `--red ecn`.
@@ -683,7 +750,7 @@ fn red_ecn_gives_an_ecn_capable_packet_the_len_debt_rules_in_tcp_mode() {
         .unwrap();
     let acts = |ect| {
         let mut s = new_flow(&p, 7);
-        (0..9).map(|_| police_and_act(&p, &mut s, 1500, 7, ect).1).collect::<Vec<_>>()
+        (0..9).map(|_| police_and_act(&p, &mut s, 1500, 7, ect, 0).1).collect::<Vec<_>>()
     };
     let (pass, drop) = (action::PASS, action::DROP);
     // ECN-capable: the len-debt rules (three yellows, then the floor); not: a plain bucket.
@@ -698,7 +765,7 @@ fn an_ecn_capable_slow_start_is_marked_once_half_the_bucket_is_spent() {
         .unwrap();
     let acts = |ect| {
         let mut s = new_flow(&p, 7);
-        (0..5).map(|_| police_and_act(&p, &mut s, 1000, 7, ect).1).collect::<Vec<_>>()
+        (0..5).map(|_| police_and_act(&p, &mut s, 1000, 7, ect, 0).1).collect::<Vec<_>>()
     };
     let (pass, ecn, drop) = (action::PASS, action::ECN, action::DROP);
     // ECN-capable: two greens leave 1000, under half of cbs: the third is yellow, a mark
@@ -712,7 +779,7 @@ fn an_ecn_capable_slow_start_is_marked_once_half_the_bucket_is_spent() {
 fn red_ecn_never_marks_under_a_plain_bucket() {
     let p = Profile::new(1000, 3000, 0, key_mode::FIVE_TUPLE, action::PASS, action::ECN).unwrap();
     let mut s = new_flow(&p, 7);
-    let acts: Vec<u8> = (0..4).map(|_| police_and_act(&p, &mut s, 1500, 7, true).1).collect();
+    let acts: Vec<u8> = (0..4).map(|_| police_and_act(&p, &mut s, 1500, 7, true, 0).1).collect();
     assert_eq!(acts, [action::PASS, action::PASS, action::DROP, action::DROP]);
 }
 
@@ -992,7 +1059,8 @@ impl TokenBucket {
 
 /// Checks the invariants of DESIGN.md after a packet: `-ebs < tokens <= cbs` (a `tcp`-mode
 /// plain flow's plain bucket: `-ebs <= tokens <= cbs - ebs`), `debt < ebs` (a `tcp`-mode
-/// flow's under its widest spacing of reds), or 0 when `ebs = 0`.
+/// flow's under its widest spacing of reds; at most the spacing while a dropped TCP segment
+/// has yet to come again), or 0 when `ebs = 0`.
 fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     let cbs = p.cbs_bytes as i128 * NS as i128;
     let ebs = p.ebs_bytes as i128 * NS as i128;
@@ -1019,7 +1087,9 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     // ebs is 0; a `tcp`-mode flow's is primed to that spacing when its bucket is full.
     let debt = s.debt as i128;
     let limit = model_spacing(p, 0);
-    let primed = p.mode == mode::TCP && debt == limit;
+    // At the spacing: primed, the next shortfall is red (a `tcp`-mode flow whose bucket is
+    // full, or a debt held there while a dropped segment had yet to come again).
+    let primed = debt == limit;
     prop_assert!(
         debt < limit || primed || (ebs == 0 && debt == 0),
         "debt {} with ebs {} (reds spaced {})",
@@ -1180,8 +1250,30 @@ proptest! {
         let mut s = new_flow(&p, first);
         let mut passed: u128 = 0;
         for (i, &(now, len)) in trace.iter().enumerate() {
-            let (colour, act) = police_and_act(&p, &mut s, len, now, ect[i % ect.len()]);
+            let (colour, act) = police_and_act(&p, &mut s, len, now, ect[i % ect.len()], 0);
             prop_assert!(colour == Red || act == p.action_for(colour));
+            if act != action::DROP {
+                passed += len as u128;
+            }
+            check_bounds(&p, &s)?;
+        }
+        let bound = p.cir_bytes_per_sec as u128 * (last - first) as u128
+            + (p.cbs_bytes + p.ebs_bytes) as u128 * NS as u128;
+        prop_assert!(passed * NS as u128 <= bound, "passed {} bytes, bound {} nB", passed, bound);
+    }
+
+    /// TCP segments with sequence numbers at random (so drops wait for resends, and resends
+    /// come, at random) keep the same bound in every mode, and the bucket above -ebs.
+    #[test]
+    fn waiting_for_resends_keeps_the_bound(
+        (p, trace) in everyday_run_any_mode(false),
+        seqs in proptest::collection::vec(any::<u32>(), 1..64),
+    ) {
+        let (first, last) = (trace[0].0, trace[trace.len() - 1].0);
+        let mut s = new_flow(&p, first);
+        let mut passed: u128 = 0;
+        for (i, &(now, len)) in trace.iter().enumerate() {
+            let (_, act) = police_and_act(&p, &mut s, len, now, false, seqs[i % seqs.len()]);
             if act != action::DROP {
                 passed += len as u128;
             }

@@ -320,6 +320,26 @@ fn layout_gives_the_ip_offset_and_the_headers_every_segment_repeats() {
 }
 
 #[test]
+fn a_tcp_segment_gives_its_sequence_number_and_anything_else_0() {
+    let mut segment = tcp(SPORT, DPORT);
+    segment[4..8].copy_from_slice(&0xfedc_ba98u32.to_be_bytes());
+    let f = frame(&[&ethernet(&[0x8100], ETH_P_IP), &ipv4(5, 0, IPPROTO_TCP), &segment]);
+    assert_eq!(parse_with_layout(&f[..]).1.tcp_seq, 0xfedc_ba98);
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &ipv6(IPPROTO_TCP), &segment]);
+    assert_eq!(parse_with_layout(&f[..]).1.tcp_seq, 0xfedc_ba98);
+    // Cut before the data offset: keyed by its ports, no sequence number (0).
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_TCP), &segment[..12]]);
+    let (parsed, layout) = parse_with_layout(&f[..]);
+    assert_eq!(parsed, Parsed::Flow(key4(IPPROTO_TCP, SPORT, DPORT)));
+    assert_eq!((layout.tcp_seq, layout.headers_len), (0, 0));
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP), &udp(SPORT, DPORT)]);
+    assert_eq!(parse_with_layout(&f[..]).1.tcp_seq, 0);
+    // A fragment has no TCP header to read.
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0x2000, IPPROTO_TCP), &segment]);
+    assert_eq!(parse_with_layout(&f[..]).1.tcp_seq, 0);
+}
+
+#[test]
 fn trailing_bytes_are_ignored() {
     let mut f = ipv4_tcp_frame();
     f.extend_from_slice(&[0xee; 1000]);
