@@ -171,7 +171,7 @@ pub fn police_and_act(
     ect: bool,
     tcp_seq: u32,
 ) -> (Colour, u8) {
-    resend::before(state, tcp_seq);
+    resend::before(profile, state, tcp_seq);
     let (colour, act) = colour_and_act(profile, state, len, now_ns, ect);
     if act == action::DROP {
         resend::dropped(state);
@@ -205,40 +205,37 @@ fn colour_and_act(
 }
 
 /// TCP's answer to a drop. TCP hears of a lost segment a round trip after it was dropped
-/// and answers by sending it again, cutting its window as it does. A second drop before
-/// that answer, or while the flow repays what it borrowed before the cut (its window
-/// already cut, its bucket still below zero), is a second cut of a flow that had answered
-/// the first. So the debt's next red (in `len-debt` and `tcp` modes) waits until the flow's
-/// oldest dropped segment, or one before it, has come again, and then until its bucket is
-/// back at zero: a wait of a round trip of the flow itself, whatever that round trip is,
-/// and of its repayment. The floor (`-ebs`) is never waited for, so the bound
-/// `cir*T + cbs + ebs` holds, and a flow that does not slow down meets it. A packet that is
-/// no TCP segment carries 0, which comes again with the flow's next packet.
+/// and answers by sending it again, cutting its window as it does; until then it cannot
+/// have slowed down. So in `len-debt` and `tcp` modes, once a packet of a flow is dropped,
+/// the debt's next red waits until the oldest segment dropped, or one before it, has come
+/// again, and the debt is counted afresh from that answer: what the flow borrowed before
+/// TCP could hear of the drop is not held against it a second time (counted, it brought a
+/// second red, and a second cut, as soon as TCP had answered the first at round trips over
+/// 100 ms). Both follow the flow's own round trip, whatever it is. The floor (`-ebs`) is
+/// never waited for, so the bound `cir*T + cbs + ebs` holds. A packet that is no TCP
+/// segment carries 0, which comes again with the flow's next packet.
 ///
 /// Nothing here branches on whether the packet is TCP, and `resend` is read from memory
 /// afresh: a value the kernel program branched on, known on each path, and carried across
 /// the meter would make the verifier walk the meter once per value, past its limit.
 pub mod resend {
     use crate::types::{
-        FlowState,
-        resend::{REPAYING, RESENT, WAITING},
+        FlowState, Profile,
+        resend::{RESENT, WAITING},
     };
 
-    /// Before the meter (and its refill): a sequence number at or before the oldest one
-    /// awaited (they wrap) is that segment sent again; from the packet after it the flow
-    /// repays until its bucket is at zero. While nothing is awaited, the packet's sequence
-    /// number is noted, to be awaited should the meter drop it.
+    /// Before the meter: a sequence number at or before the oldest one awaited (they wrap)
+    /// is that segment sent again, and the debt starts afresh. While nothing is awaited, the
+    /// packet's sequence number is noted, to be awaited should the meter drop it.
     #[inline(always)]
-    pub fn before(state: &mut FlowState, seq: u32) {
-        let resend = fresh(state);
-        if resend == WAITING {
-            if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
-                state.resend = RESENT;
-            }
-            return;
+    pub fn before(profile: &Profile, state: &mut FlowState, seq: u32) {
+        if fresh(state) != WAITING {
+            state.dropped_seq = seq;
+            state.resend = 0;
+        } else if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
+            state.resend = RESENT;
+            super::settle_debt(profile, state);
         }
-        state.dropped_seq = seq;
-        state.resend = if resend != 0 && state.tokens < 0 { REPAYING } else { 0 };
     }
 
     /// The packet was dropped: wait for the oldest segment dropped (this one, unless one
@@ -250,8 +247,8 @@ pub mod resend {
         }
     }
 
-    /// Whether the flow's drops have been answered and repaid: the resend itself, and what
-    /// the flow borrowed before its cut, are never the red.
+    /// Whether TCP has answered the flow's drops before this packet: the resend itself is
+    /// never the red its coming allows.
     #[inline(always)]
     pub fn answered(state: &FlowState) -> bool {
         fresh(state) == 0
@@ -262,6 +259,18 @@ pub mod resend {
     fn fresh(state: &FlowState) -> u32 {
         // SAFETY: a read of a field of a live reference.
         unsafe { core::ptr::read_volatile(&state.resend) }
+    }
+}
+
+/// The debt counted afresh (TCP has answered a drop): none in `len-debt` mode, none in the
+/// `len-debt` and watched phases of `tcp` mode (the phase kept). JunosE's debt is exact and
+/// the other `tcp` phases keep no debt.
+#[inline(always)]
+fn settle_debt(profile: &Profile, state: &mut FlowState) {
+    if profile.mode == mode::LEN_DEBT {
+        state.debt = 0;
+    } else if profile.mode == mode::TCP {
+        tcp::settle_debt(state);
     }
 }
 

@@ -19,9 +19,6 @@ pub mod resend {
     pub const WAITING: u32 = 1;
     /// The packet being metered is the dropped one come again: TCP has answered.
     pub const RESENT: u32 = 2;
-    /// TCP has answered, and the flow is repaying what it borrowed before its cut (its
-    /// bucket is below zero).
-    pub const REPAYING: u32 = 3;
 }
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
@@ -434,7 +431,7 @@ pub struct FlowState {
     /// as 0 or 1 and never writes it.
     pub lock: u64,
     /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`],
-    /// [`resend::RESENT`], [`resend::REPAYING`] or 0.
+    /// [`resend::RESENT`] or 0.
     pub resend: u32,
     /// The sequence number of the oldest TCP segment of this flow dropped and not yet sent
     /// again (while nothing is awaited: of the segment being metered). These two fill the

@@ -178,6 +178,15 @@ pub const fn debt_of(state: &FlowState) -> u64 {
     }
 }
 
+/// The debt of a flow in the `len-debt` or watched phase counted afresh, its phase kept.
+#[inline(always)]
+pub(super) fn settle_debt(state: &mut FlowState) {
+    let phase = state.debt & PHASE_BITS;
+    if phase == 0 || phase == WATCHED {
+        state.debt = phase;
+    }
+}
+
 /// The debt word of a new flow.
 pub(super) const NEW: u64 = SLOW_START;
 

@@ -578,7 +578,7 @@ fn reds_of_a_tcp_stream(m: u8, resend_at: usize, slow: core::ops::Range<usize>) 
 }
 
 #[test]
-fn the_debts_next_red_waits_for_tcps_answer_and_the_repayment() {
+fn the_debts_next_red_waits_for_tcps_answer_and_counts_from_it() {
     // Without sequence numbers the len-debt red comes at the 67th frame (the test above):
     // a debt of ebs counted from the red. A TCP flow's waits for TCP to send the dropped
     // segment again...
@@ -586,34 +586,35 @@ fn the_debts_next_red_waits_for_tcps_answer_and_the_repayment() {
     // ... never here, so no red before the floor, where the packet would borrow ebs (500
     // bytes more every frame): the 200th frame.
     assert_eq!(never.first(), Some(&200), "{never:?}");
-    // Sent again at the 40th but no slower after it: the flow repays nothing, the floor.
-    assert_eq!(reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 0..0).first(), Some(&200));
-    // Sent again at the 40th and slower from the 41st to the 120th (TCP's cut): the debt
-    // holds 60,000 bytes (40 frames), and 20,000 more while the flow repays (40 frames of
-    // 500 bytes below zero); repaid at the 80th. Borrowing again from the 125th (the 121st
-    // finds the bucket full, 3,000 bytes), it reaches ebs at the 138th: red.
+    // Sent again at the 40th, no slower after it: the debt counts from there (the resend's
+    // own 1,500 bytes first) and reaches ebs 66 frames later.
+    let resent = reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 0..0);
+    assert_eq!(resent.first(), Some(&106), "{resent:?}");
+    // Sent again at the 40th and slower from the 41st to the 120th (TCP's cut): 21,500
+    // bytes of debt by the time it has repaid (the resend, and 40 frames of 500 bytes below
+    // zero), borrowing again once its bucket runs short after the 120th: ebs at the 177th.
     let answered = reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 41..121);
-    assert_eq!(answered.first(), Some(&138), "{answered:?}");
-    // In tcp mode the bucket full again primes the debt: the first shortfall, the 125th, is
+    assert_eq!(answered.first(), Some(&177), "{answered:?}");
+    // In tcp mode a bucket full again primes the debt: the first shortfall, the 125th, is
     // red.
     let tcp = reds_of_a_tcp_stream(mode::TCP, 40, 41..121);
     assert_eq!(tcp.first(), Some(&125), "{tcp:?}");
     // An older segment also counts as sent again (one before the dropped one).
     let p = profile(1_000_000, 3000, 100_000).with_mode(mode::LEN_DEBT).unwrap();
     let mut s = new_flow(&p, 7);
-    resend::before(&mut s, 5);
+    resend::before(&p, &mut s, 5);
     resend::dropped(&mut s);
     for (seq, answered) in [(6, false), (7, false), (u32::MAX, false), (8, true)] {
-        resend::before(&mut s, seq);
+        resend::before(&p, &mut s, seq);
         assert_eq!(resend::answered(&s), answered, "{seq}");
     }
     // u32::MAX is one before 5, modulo 2^32: the resend, answered from the next packet on.
     // A flow that is no TCP carries 0, which comes again with its next packet.
-    resend::before(&mut s, 0);
+    resend::before(&p, &mut s, 0);
     resend::dropped(&mut s);
-    resend::before(&mut s, 0);
+    resend::before(&p, &mut s, 0);
     assert!(!resend::answered(&s));
-    resend::before(&mut s, 0);
+    resend::before(&p, &mut s, 0);
     assert!(resend::answered(&s));
 }
 
