@@ -174,7 +174,7 @@ pub fn police_and_act(
     resend::before(profile, state, tcp_seq);
     let (colour, act) = colour_and_act(profile, state, len, now_ns, ect);
     if act == action::DROP {
-        resend::dropped(state);
+        resend::dropped(profile, state);
     }
     (colour, act)
 }
@@ -238,11 +238,14 @@ pub mod resend {
         }
     }
 
-    /// The packet was dropped: wait for the oldest segment dropped (this one, unless one
-    /// before it is still awaited) to come again.
+    /// The packet was dropped: in the debt's rules, wait for the oldest segment dropped
+    /// (this one, unless one before it is still awaited) to come again. A `tcp`-mode flow's
+    /// drops in slow start or plain are a plain bucket's, and arm nothing: TCP's recovery
+    /// from a slow start's losses takes many round trips, and the debt's reds waiting on it
+    /// let the flow borrow to the floor (CUBIC at 150 and 250 ms, 50 Mbit/s).
     #[inline(always)]
-    pub fn dropped(state: &mut FlowState) {
-        if fresh(state) != WAITING {
+    pub fn dropped(profile: &Profile, state: &mut FlowState) {
+        if fresh(state) != WAITING && super::in_debt_rules(profile, state) {
             state.resend = WAITING;
         }
     }
@@ -260,6 +263,13 @@ pub mod resend {
         // SAFETY: a read of a field of a live reference.
         unsafe { core::ptr::read_volatile(&state.resend) }
     }
+}
+
+/// Whether the flow is metered by the debt's rules: `len-debt` mode, or the `len-debt` and
+/// watched phases of `tcp` mode.
+#[inline(always)]
+fn in_debt_rules(profile: &Profile, state: &FlowState) -> bool {
+    profile.mode == mode::LEN_DEBT || (profile.mode == mode::TCP && tcp::in_debt_rules(state))
 }
 
 /// The debt counted afresh (TCP has answered a drop): none in `len-debt` mode, none in the

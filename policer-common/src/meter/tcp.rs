@@ -178,6 +178,13 @@ pub const fn debt_of(state: &FlowState) -> u64 {
     }
 }
 
+/// Whether the flow is in the `len-debt` or watched phase.
+#[inline(always)]
+pub(super) const fn in_debt_rules(state: &FlowState) -> bool {
+    let phase = state.debt & PHASE_BITS;
+    phase == 0 || phase == WATCHED
+}
+
 /// The debt of a flow in the `len-debt` or watched phase counted afresh, its phase kept.
 #[inline(always)]
 pub(super) fn settle_debt(state: &mut FlowState) {

@@ -603,7 +603,7 @@ fn the_debts_next_red_waits_for_tcps_answer_and_counts_from_it() {
     let p = profile(1_000_000, 3000, 100_000).with_mode(mode::LEN_DEBT).unwrap();
     let mut s = new_flow(&p, 7);
     resend::before(&p, &mut s, 5);
-    resend::dropped(&mut s);
+    resend::dropped(&p, &mut s);
     for (seq, answered) in [(6, false), (7, false), (u32::MAX, false), (8, true)] {
         resend::before(&p, &mut s, seq);
         assert_eq!(resend::answered(&s), answered, "{seq}");
@@ -611,7 +611,7 @@ fn the_debts_next_red_waits_for_tcps_answer_and_counts_from_it() {
     // u32::MAX is one before 5, modulo 2^32: the resend, answered from the next packet on.
     // A flow that is no TCP carries 0, which comes again with its next packet.
     resend::before(&p, &mut s, 0);
-    resend::dropped(&mut s);
+    resend::dropped(&p, &mut s);
     resend::before(&p, &mut s, 0);
     assert!(!resend::answered(&s));
     resend::before(&p, &mut s, 0);
