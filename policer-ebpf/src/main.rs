@@ -291,7 +291,12 @@ fn flow_state<K, const N: usize>(
 
 /// Meters one packet against a flow's state and adds it to the flow's own counts.
 #[inline(always)]
-fn police_packet(profile: &Profile, state: &mut FlowState, packet: &Packet, now: u64) -> (Colour, u8) {
+fn police_packet(
+    profile: &Profile,
+    state: &mut FlowState,
+    packet: &Packet,
+    now: u64,
+) -> (Colour, u8) {
     let Packet { len, ect, tcp_seq } = *packet;
     let (colour, act) = meter::police_and_act(profile, state, len, now, ect, tcp_seq);
     state.packets += 1;
