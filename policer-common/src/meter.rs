@@ -206,17 +206,14 @@ fn colour_and_act(
 
 /// TCP's answer to a drop. TCP hears of a lost segment a round trip after it was dropped
 /// and answers by sending it again, cutting its window as it does; until then it cannot
-/// have slowed down. So in `len-debt` and `tcp` modes, once a packet of a flow is dropped
-/// under the debt's rules, the debt's next red waits until the oldest segment dropped, or
-/// one before it, has come again, and the debt is counted afresh from that answer: what the
-/// flow borrowed before TCP could hear of the drop is not held against it a second time
-/// (counted, it brought a second red, and a second cut, as soon as TCP had answered the
-/// first at round trips over 100 ms). After the answer the flow is watched while it is in
-/// debt: borrowing deeper than it was at the answer (by more than the packet) means the cut
-/// was not enough, and is red at once; a flow that repays is left alone. All of it follows
-/// the flow's own round trip, whatever it is. The floor (`-ebs`) is never waited for, so
-/// the bound `cir*T + cbs + ebs` holds. A packet that is no TCP segment carries sequence
-/// number 0, which comes again with the flow's next packet.
+/// have slowed down. So in `len-debt` and `tcp` modes, once a packet of a flow is dropped,
+/// the debt's next red waits until the oldest segment dropped, or one before it, has come
+/// again, and the debt is counted afresh from that answer: what the flow borrowed before
+/// TCP could hear of the drop is not held against it a second time (counted, it brought a
+/// second red, and a second cut, as soon as TCP had answered the first at round trips over
+/// 100 ms). Both follow the flow's own round trip, whatever it is. The floor (`-ebs`) is
+/// never waited for, so the bound `cir*T + cbs + ebs` holds. A packet that is no TCP
+/// segment carries 0, which comes again with the flow's next packet.
 ///
 /// Nothing here branches on whether the packet is TCP, and `resend` is read from memory
 /// afresh: a value the kernel program branched on, known on each path, and carried across
@@ -224,36 +221,21 @@ fn colour_and_act(
 pub mod resend {
     use crate::types::{
         FlowState, Profile,
-        resend::{DEPTH_UNIT_SHIFT, RESENT, STATE, WAITING, WATCHING},
+        resend::{RESENT, WAITING},
     };
 
     /// Before the meter: a sequence number at or before the oldest one awaited (they wrap)
-    /// is that segment sent again: the debt starts afresh and the depth is kept. After it,
-    /// the flow is watched while in debt. While nothing is awaited, the packet's sequence
-    /// number is noted, to be awaited should the meter drop it.
+    /// is that segment sent again, and the debt starts afresh. While nothing is awaited, the
+    /// packet's sequence number is noted, to be awaited should the meter drop it.
     #[inline(always)]
     pub fn before(profile: &Profile, state: &mut FlowState, seq: u32) {
-        let resend = fresh(state);
-        let phase = resend & STATE;
-        if phase == WAITING {
-            if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
-                state.resend = RESENT | depth_of(state.tokens);
-                super::settle_debt(profile, state);
-            }
-            return;
+        if fresh(state) != WAITING {
+            state.dropped_seq = seq;
+            state.resend = 0;
+        } else if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
+            state.resend = RESENT;
+            super::settle_debt(profile, state);
         }
-        state.dropped_seq = seq;
-        if phase != 0 {
-            state.resend = if state.tokens < 0 { WATCHING | (resend & !STATE) } else { 0 };
-        }
-    }
-
-    /// The depth in debt of a bucket at `tokens`, in the word's units, above the state bits.
-    #[inline(always)]
-    fn depth_of(tokens: i64) -> u32 {
-        let depth = if tokens < 0 { tokens.unsigned_abs() >> DEPTH_UNIT_SHIFT } else { 0 };
-        let depth = if depth < (1 << 30) { depth as u32 } else { (1 << 30) - 1 };
-        depth << 2
     }
 
     /// The packet was dropped: in the debt's rules, wait for the oldest segment dropped
@@ -263,7 +245,7 @@ pub mod resend {
     /// let the flow borrow to the floor (CUBIC at 150 and 250 ms, 50 Mbit/s).
     #[inline(always)]
     pub fn dropped(profile: &Profile, state: &mut FlowState) {
-        if fresh(state) & STATE != WAITING && super::in_debt_rules(profile, state) {
+        if fresh(state) != WAITING && super::in_debt_rules(profile, state) {
             state.resend = WAITING;
         }
     }
@@ -272,17 +254,7 @@ pub mod resend {
     /// never the red its coming allows.
     #[inline(always)]
     pub fn answered(state: &FlowState) -> bool {
-        let phase = fresh(state) & STATE;
-        phase == 0 || phase == WATCHING
-    }
-
-    /// Whether a watched flow, taking a packet of `need` that leaves it `borrowed` in debt
-    /// (nano-bytes), is deeper than at TCP's answer by more than the packet.
-    #[inline(always)]
-    pub fn dug_deeper(state: &FlowState, need: i64, borrowed: u64) -> bool {
-        let resend = fresh(state);
-        let at_answer = ((resend >> 2) as u64) << DEPTH_UNIT_SHIFT;
-        resend & STATE == WATCHING && borrowed > at_answer.saturating_add(need as u64)
+        fresh(state) == 0
     }
 
     /// `state.resend` read from memory again (see the module comment).
@@ -334,8 +306,8 @@ fn borrow_junose(profile: &Profile, state: &mut FlowState, need: i64, borrowed: 
 }
 
 /// The debt grows by the packet's length; reaching `spacing` (`ebs`, or more in `tcp` mode)
-/// once TCP has answered the last drop, or borrowing deeper than at that answer ([`resend`]),
-/// is red and resets it, and so is a packet that would take the bucket to `-ebs` or below.
+/// once TCP has answered the last drop ([`resend`]) is red and resets it, and so is a packet
+/// that would take the bucket to `-ebs` or below.
 #[inline(always)]
 fn borrow_len_debt(
     profile: &Profile,
@@ -345,9 +317,7 @@ fn borrow_len_debt(
     spacing: u64,
 ) -> Colour {
     let debt = state.debt.saturating_add(need as u64);
-    let due =
-        resend::answered(state) && (debt >= spacing || resend::dug_deeper(state, need, borrowed));
-    if at_floor(profile, borrowed) || due {
+    if at_floor(profile, borrowed) || (debt >= spacing && resend::answered(state)) {
         state.debt = 0;
         Colour::Red
     } else {

@@ -13,21 +13,12 @@ pub const MAX_BURST_BYTES: u64 = 1 << 32;
 /// Largest committed rate: 1 Tbit/s.
 pub const MAX_CIR_BYTES_PER_SEC: u64 = 125_000_000_000;
 
-/// The states of [`FlowState::resend`] (its two low bits; 0: nothing awaited or watched),
-/// and where the rest of the word keeps how deep the flow was in debt at TCP's answer.
+/// The values of [`FlowState::resend`] (0: nothing awaited).
 pub mod resend {
     /// A packet of the flow was dropped, and has not come again yet.
     pub const WAITING: u32 = 1;
     /// The packet being metered is the dropped one come again: TCP has answered.
     pub const RESENT: u32 = 2;
-    /// TCP has answered, and the flow is still in debt: watched for borrowing deeper than
-    /// it was at the answer.
-    pub const WATCHING: u32 = 3;
-    /// The state bits.
-    pub const STATE: u32 = 3;
-    /// The depth at the answer is kept above the state bits, in units of 2^34 nano-bytes
-    /// (about 17 bytes): 30 bits reach 16 GiB, past any `ebs`.
-    pub const DEPTH_UNIT_SHIFT: u32 = 34;
 }
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an
@@ -440,8 +431,7 @@ pub struct FlowState {
     /// as 0 or 1 and never writes it.
     pub lock: u64,
     /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`],
-    /// [`resend::RESENT`], [`resend::WATCHING`] or 0, and the flow's depth in debt at the
-    /// answer.
+    /// [`resend::RESENT`] or 0.
     pub resend: u32,
     /// The sequence number of the oldest TCP segment of this flow dropped and not yet sent
     /// again (while nothing is awaited: of the segment being metered). These two fill the

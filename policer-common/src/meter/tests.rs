@@ -586,10 +586,10 @@ fn the_debts_next_red_waits_for_tcps_answer_and_counts_from_it() {
     // ... never here, so no red before the floor, where the packet would borrow ebs (500
     // bytes more every frame): the 200th frame.
     assert_eq!(never.first(), Some(&200), "{never:?}");
-    // Sent again at the 40th, no slower after it: TCP's cut was not enough, the flow digs
-    // deeper than it was at the answer, by more than a packet at the 42nd: red at once.
+    // Sent again at the 40th, no slower after it: the debt counts from there (the resend's
+    // own 1,500 bytes first) and reaches ebs 66 frames later.
     let resent = reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 0..0);
-    assert_eq!(resent.first(), Some(&42), "{resent:?}");
+    assert_eq!(resent.first(), Some(&106), "{resent:?}");
     // Sent again at the 40th and slower from the 41st to the 120th (TCP's cut): 21,500
     // bytes of debt by the time it has repaid (the resend, and 40 frames of 500 bytes below
     // zero), borrowing again once its bucket runs short after the 120th: ebs at the 177th.
