@@ -43,7 +43,8 @@
 //! one load and a branch. The two paths meet before the meter with one profile pointer
 //! each; a path that chose the profile among several pointers (match, no match, invalid
 //! plan) took the verifier past its limit of a million instructions (it walks the meter
-//! once per distinct state: 0.66 million without plans, 0.73-0.74 million with them).
+//! once per distinct state). Now, on Linux 6.18: 0.19 million instructions verified for the
+//! XDP program, 0.20 million for TC; Linux 6.1's verifier does more work for the same code.
 #![no_std]
 #![no_main]
 // BPF has atomics but the bpfel target's `core` offers no atomic types: the intrinsics.
@@ -103,9 +104,11 @@ static POLICER_FLOWS6: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usi
 static POLICER_COUNTS: PerCpuArray<Counter, { counter::LEN as usize }> = PerCpuArray::new();
 
 /// Attempts at a flow's lock before its packet passes unpoliced. A holder keeps it for a
-/// few dozen instructions with preemption off, so one attempt nearly always succeeds; 1024
-/// cover microseconds of a holder interrupted by hardware.
-const LOCK_TRIES: u32 = 1024;
+/// few dozen instructions with preemption off, so one attempt nearly always succeeds; 128
+/// (each a compare-and-exchange on a cache line another CPU holds) cover microseconds of a
+/// holder interrupted by hardware. The verifier walks every attempt: at 1024 they were
+/// three quarters of its work, and Linux 6.1's verifier passed its limit.
+const LOCK_TRIES: u32 = 128;
 
 /// XDP, ingress. A multi-buffer (jumbo) frame is charged whole: `bpf_xdp_get_buff_len`
 /// counts every buffer, not just the first one the parser sees.
