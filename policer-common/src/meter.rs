@@ -229,9 +229,13 @@ pub mod resend {
     /// packet's sequence number is noted, to be awaited should the meter drop it.
     #[inline(always)]
     pub fn before(profile: &Profile, state: &mut FlowState, seq: u32) {
-        if fresh(state) != WAITING {
+        let resend = fresh(state);
+        if resend != WAITING {
             state.dropped_seq = seq;
-            state.resend = 0;
+            // Written only when it changes: the common packet stores one word, not two.
+            if resend != 0 {
+                state.resend = 0;
+            }
         } else if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
             state.resend = RESENT;
             super::settle_debt(profile, state);
