@@ -206,8 +206,8 @@ fn colour_and_act(
 
 /// TCP's answer to a drop. TCP hears of a lost segment a round trip after it was dropped
 /// and answers by sending it again, cutting its window as it does; until then it cannot
-/// have slowed down. So in `len-debt` and `tcp` modes, once a packet of a flow is dropped,
-/// the debt's next red waits until the oldest segment dropped, or one before it, has come
+/// have slowed down. So once the debt's rules (`len-debt` mode, and the `len-debt` and
+/// watched phases of `tcp` mode) have dropped a packet of a flow, the debt's next red waits until the oldest segment dropped, or one before it, has come
 /// again, and the debt is counted afresh from that answer: what the flow borrowed before
 /// TCP could hear of the drop is not held against it a second time (counted, it brought a
 /// second red, and a second cut, as soon as TCP had answered the first at round trips over
@@ -276,15 +276,12 @@ fn in_debt_rules(profile: &Profile, state: &FlowState) -> bool {
     profile.mode == mode::LEN_DEBT || (profile.mode == mode::TCP && tcp::in_debt_rules(state))
 }
 
-/// The debt counted afresh (TCP has answered a drop): none in `len-debt` mode, none in the
-/// `len-debt` and watched phases of `tcp` mode (the phase kept). JunosE's debt is exact and
-/// the other `tcp` phases keep no debt.
+/// The debt counted afresh (TCP has answered a drop), under the debt's rules only: JunosE's
+/// debt is exact, and the other `tcp` phases keep no debt.
 #[inline(always)]
 fn settle_debt(profile: &Profile, state: &mut FlowState) {
-    if profile.mode == mode::LEN_DEBT {
-        state.debt = 0;
-    } else if profile.mode == mode::TCP {
-        tcp::settle_debt(state);
+    if in_debt_rules(profile, state) {
+        tcp::clear_debt(state);
     }
 }
 

@@ -185,13 +185,11 @@ pub(super) const fn in_debt_rules(state: &FlowState) -> bool {
     phase == 0 || phase == WATCHED
 }
 
-/// The debt of a flow in the `len-debt` or watched phase counted afresh, its phase kept.
+/// No debt left in the debt word, its phase kept (a `len-debt`-mode word has no phase bits:
+/// its debt stays under `2^62`, so it becomes 0).
 #[inline(always)]
-pub(super) fn settle_debt(state: &mut FlowState) {
-    let phase = state.debt & PHASE_BITS;
-    if phase == 0 || phase == WATCHED {
-        state.debt = phase;
-    }
+pub(super) fn clear_debt(state: &mut FlowState) {
+    state.debt &= PHASE_BITS;
 }
 
 /// The debt word of a new flow.

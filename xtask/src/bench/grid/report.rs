@@ -32,9 +32,14 @@ const FRAME_BYTES: f64 = 1514.0;
 /// least as many losses.
 const MATHIS_C2: f64 = 0.75;
 
+/// Full frames a second at the committed rate.
+fn frames_per_second(rate_mbit: u64) -> f64 {
+    rate_mbit as f64 * 1e6 / 8.0 / FRAME_BYTES
+}
+
 /// A flow's window at the committed rate over a round trip of `rtt_ms`, in full frames.
 pub fn window_packets(rate_mbit: u64, rtt_ms: f64) -> f64 {
-    rate_mbit as f64 * 1e6 / 8.0 * rtt_ms / 1e3 / FRAME_BYTES
+    frames_per_second(rate_mbit) * rtt_ms / 1e3
 }
 
 /// TCP's floor: the fewest losses per run (all flows) with which loss-based TCP can be held at
@@ -44,8 +49,7 @@ pub fn window_packets(rate_mbit: u64, rtt_ms: f64) -> f64 {
 /// retransmissions, the goal is out of reach there.
 pub fn tcp_floor(p: &Point, rtt_ms: f64, seconds: u32) -> f64 {
     let window = window_packets(p.rate_mbit, rtt_ms);
-    let packets_per_second = p.rate_mbit as f64 * 1e6 / 8.0 / FRAME_BYTES;
-    let packets = packets_per_second * f64::from(seconds) * f64::from(p.flows);
+    let packets = frames_per_second(p.rate_mbit) * f64::from(seconds) * f64::from(p.flows);
     packets * (MATHIS_C2 / (window * window)).min(1.0)
 }
 
