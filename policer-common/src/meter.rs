@@ -64,6 +64,40 @@ pub const fn new_flow(profile: &Profile, now_ns: u64) -> FlowState {
     }
 }
 
+/// Starts `state` afresh as [`new_flow`]'s, all but its lock, which the caller holds.
+#[inline(always)]
+pub fn restart_flow(profile: &Profile, state: &mut FlowState, now_ns: u64) {
+    let FlowState {
+        tokens,
+        last_ns,
+        debt,
+        packets,
+        bytes,
+        red_packets,
+        lock: _,
+        resend,
+        dropped_seq,
+    } = new_flow(profile, now_ns);
+    state.tokens = tokens;
+    state.last_ns = last_ns;
+    state.debt = debt;
+    state.packets = packets;
+    state.bytes = bytes;
+    state.red_packets = red_packets;
+    state.resend = resend;
+    state.dropped_seq = dropped_seq;
+}
+
+/// Whether a flow has been quiet long enough to be forgotten: for [`Profile::fill_ns`], the
+/// time that fills its bucket from the floor to `cbs`. Its bucket is then full (and a `tcp`
+/// flow starts slow again, as new), so the flow, come back as new, meets the same bucket;
+/// what it loses is what an LRU table's eviction loses: its counts, and a `junose` or
+/// `len-debt` flow its debt, which never brings it past the bound `cir*T + cbs + ebs`.
+#[inline(always)]
+pub fn forgettable(profile: &Profile, state: &FlowState, now_ns: u64) -> bool {
+    now_ns.saturating_sub(state.last_ns) >= profile.fill_ns
+}
+
 /// Adds the tokens earned since `state.last_ns`, never past `cbs`.
 ///
 /// A clock that reads at or before `last_ns` (another CPU updated the flow with a later

@@ -25,8 +25,9 @@ pub mod resend {
 /// older policer's pins are recognised instead of misread. (5: the flow's lock is in its
 /// state, no lock stripes, IPv4 and IPv6 flows in tables of their own. 6: plans: a profile
 /// table, two prefix tries, the profile in the flow keys, per-plan counters. 7: the flow
-/// remembers the last TCP segment it dropped, until TCP sends it again.)
-pub const LAYOUT_VERSION: u32 = 7;
+/// remembers the last TCP segment it dropped, until TCP sends it again. 8: IPv4 flows in a
+/// slot table, one LRU table for IPv6 flows and IPv4 flows without a slot.)
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// Most plans (prefixes with a profile of their own) one policer holds; profile 0 of the
 /// profile table is the default, so the table has `MAX_PLANS + 1` entries.
@@ -36,12 +37,13 @@ pub const PROFILE_TABLE_LEN: u32 = MAX_PLANS + 1;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";
-/// The flow tables: IPv4 flows under a 16-byte key, IPv6 flows under the 40-byte one (a
-/// shorter key is a cheaper hash and a smaller entry: see the kernel program).
-pub const MAP_FLOWS4: &str = "POLICER_FLOWS4";
-pub const MAP_FLOWS6: &str = "POLICER_FLOWS6";
-/// Both flow tables.
-pub const MAP_FLOW_TABLES: [&str; 2] = [MAP_FLOWS4, MAP_FLOWS6];
+/// The flow tables: IPv4 flows in the slot table ([`Slot4`]); IPv6 flows, and IPv4 flows
+/// whose slot another active flow holds, in an LRU hash (see the kernel program).
+pub const MAP_SLOTS4: &str = "POLICER_SLOTS4";
+pub const MAP_FLOWS: &str = "POLICER_FLOWS";
+/// The kernel program's global that holds the slot table's size less one (a power of two
+/// less one: a mask).
+pub const GLOBAL_SLOT_MASK: &str = "SLOT_MASK";
 pub const MAP_COUNTERS: &str = "POLICER_COUNTS";
 /// The plans: longest-prefix-match tries from IPv4 and IPv6 prefixes to a profile index.
 pub const MAP_PLANS4: &str = "POLICER_PLANS4";
@@ -412,6 +414,52 @@ impl FlowKey4 {
     }
 }
 
+/// An IPv4 flow's place in the slot table, an array: its key and state in two cache lines.
+/// A slot never used has `state.last_ns == 0` (the clock has run since boot).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Slot4 {
+    pub key: FlowKey4,
+    pub state: FlowState,
+    /// To 128 bytes, so that a slot never shares a cache line with its neighbours'.
+    pub _pad: [u64; 6],
+}
+const _: () = assert!(size_of::<Slot4>() == 128);
+
+impl Slot4 {
+    /// Whether a flow ever used this slot.
+    pub const fn in_use(&self) -> bool {
+        self.state.last_ns != 0
+    }
+
+    /// Whether the slot is `key`'s. Compared as two words: comparing the structs would
+    /// compare byte arrays, which a BPF build turns into a call to `memcmp`, which BPF lacks.
+    #[inline(always)]
+    pub fn holds(&self, key: &FlowKey4) -> bool {
+        let [a0, a1]: [u64; 2] = bytemuck::cast(self.key);
+        let [b0, b1]: [u64; 2] = bytemuck::cast(*key);
+        a0 == b0 && a1 == b1 && self.in_use()
+    }
+}
+
+/// Slots in the slot table for `max_flows` flows: the power of two at or above it, so that
+/// the slot of a key is its hash's low bits.
+pub const fn slot_count(max_flows: u32) -> u32 {
+    let max = if max_flows > 1 << 31 { 1 << 31 } else { max_flows };
+    max.next_power_of_two()
+}
+
+/// The slot of an IPv4 flow's key in a table of `mask + 1` slots: a multiplicative hash of
+/// the key's two words (Fibonacci hashing), its high bits folded down. One multiply-add
+/// chain instead of the kernel's jhash and memcmp: the slot table exists to be cheaper
+/// than a hash-map lookup.
+#[inline(always)]
+pub fn slot_of(key: &FlowKey4, mask: u32) -> u32 {
+    let [lo, hi]: [u64; 2] = bytemuck::cast(*key);
+    let h = (lo ^ hi.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 32) as u32) & mask
+}
+
 /// The state of one flow's bucket, and what it has carried.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -527,5 +575,6 @@ mod aya_pod {
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowKey4 {}
     unsafe impl aya::Pod for super::FlowState {}
+    unsafe impl aya::Pod for super::Slot4 {}
     unsafe impl aya::Pod for super::Counter {}
 }

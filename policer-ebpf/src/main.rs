@@ -3,31 +3,37 @@
 //! the same path ([`police_frame`]); they differ only in how long a frame is on the wire and
 //! how a verdict is spelled.
 //!
-//! Cost. The hot path is one parse, one flow-table lookup, one clock read, one atomic
-//! compare-and-exchange and one exchange on the flow's own cache line, the meter, and
+//! Cost. The hot path is one parse, a multiply-and-shift to the flow's slot, one clock read,
+//! one atomic compare-and-exchange and one exchange on the flow's own slot, the meter, and
 //! per-CPU counters (`cargo xtask bench cost` measures it against the per-flow bucket a C
 //! author writes; bench/RESULTS.md). What was taken out, and what each piece cost, is in
 //! docs/cost.md.
 //!
-//! Flow tables: IPv4 flows in one LRU hash under a 16-byte key, IPv6 flows in another under
-//! the 40-byte key (the kernel evicts the least recently used flow when a table is full, so
-//! policing never stops). The state is padded to 64 bytes: with the kernel's 48-byte entry
-//! header and the IPv4 key, an entry is two whole cache lines, which is what a lookup costs
-//! when many flows have pushed the tables out of the caches.
+//! Flow tables. IPv4 flows live in a slot table: an array of 128-byte slots (key and state,
+//! two cache lines), in sets of two, a flow's set the hash of its key (`slot_of`: a
+//! multiply, no hash-map lookup, which cost a third of the hot path). A flow takes a way of
+//! its set that nobody used, or whose flow has been quiet for its bucket's fill time
+//! (`meter::forgettable`: that flow's bucket is full, so back as new it meets the same
+//! bucket). IPv6 flows, and IPv4 flows whose set holds two active flows, live in an LRU
+//! hash under the 40-byte key (the kernel evicts the least recently used flow when it is
+//! full, so policing never stops); a flow there stays there, so that it is never in two
+//! places. The state is padded to 64 bytes: one whole cache line.
 //!
-//! Concurrency: an LRU hash cannot hold a
-//! `bpf_spin_lock` on this kernel. Each flow's state carries its own lock word instead,
-//! taken with an atomic compare-and-exchange and released with an atomic exchange (both
-//! full barriers): two CPUs handling packets of one flow serialise on it, so each packet
-//! sees the state the previous one left, and the meter is exact under concurrency. The
-//! holder keeps it for a few dozen instructions with preemption off; a CPU that finds it
-//! taken retries up to [`LOCK_TRIES`] times (microseconds), and should a holder be stalled
-//! longer than that (a storm of hardware interrupts on its CPU), the packet passes
-//! unpoliced and is counted as `flow busy`: the failure rule, never a wait without end.
-//! The one gap, as with any lock kept in an LRU value: if the LRU evicts a flow while
-//! another CPU holds a pointer to its entry, that CPU's update lands in the recycled entry,
-//! which needs the table to be full and a flow to be both evicted and active at that
-//! instant.
+//! Concurrency: an LRU hash cannot hold a `bpf_spin_lock` on this kernel. Each flow's state
+//! carries its own lock word instead, taken with an atomic compare-and-exchange and released
+//! with an atomic exchange (both full barriers): two CPUs handling packets of one flow
+//! serialise on it, so each packet sees the state the previous one left, and the meter is
+//! exact under concurrency. A slot's key is written under the slot's lock; the program
+//! finds a flow's place without the lock and checks it again under it, and a packet whose
+//! slot another CPU gave to a new flow in between passes unpoliced as `flow busy` (its
+//! flow's next packet finds its place afresh). The holder keeps the lock for a few dozen
+//! instructions with preemption off; a CPU that finds it taken retries up to [`LOCK_TRIES`]
+//! times (microseconds), and should a holder be stalled longer than that (a storm of
+//! hardware interrupts on its CPU), the packet passes unpoliced and is counted as `flow
+//! busy`: the failure rule, never a wait without end. The one gap, as with any lock kept in
+//! an LRU value: if the LRU evicts a flow while another CPU holds a pointer to its entry,
+//! that CPU's update lands in the recycled entry, which needs the table to be full and a
+//! flow to be both evicted and active at that instant. Slots are never freed.
 //!
 //! Profile: read in place (no copy) from the slot the generation names. User space writes
 //! only the inactive slot, flips the generation, and waits for an RCU grace period before
@@ -43,8 +49,9 @@
 //! one load and a branch. The two paths meet before the meter with one profile pointer
 //! each; a path that chose the profile among several pointers (match, no match, invalid
 //! plan) took the verifier past its limit of a million instructions (it walks the meter
-//! once per distinct state). Now, on Linux 6.18: 0.19 million instructions verified for the
-//! XDP program, 0.20 million for TC; Linux 6.1's verifier does more work for the same code.
+//! once per distinct state). Now, on Linux 6.18: 0.28 million instructions verified for the
+//! XDP program, 0.28 million for TC (a flow's state in a slot or in the LRU table: the meter
+//! walked once for each); Linux 6.1's verifier does more work for the same code.
 #![no_std]
 #![no_main]
 // BPF has atomics but the bpfel target's `core` offers no atomic types: the intrinsics.
@@ -67,7 +74,7 @@ use aya_ebpf::{
 use aya_log_ebpf::warn;
 use policer_common::{
     Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowKey4, FlowState, MAX_PLANS, PROFILE_TABLE_LEN,
-    Profile, ProfileCell, counter, family, meter,
+    Profile, ProfileCell, Slot4, counter, family, meter,
     parse::{self, Layout, Parsed},
     plan_counter, plan_match,
     rewrite::{self, Outcome},
@@ -90,14 +97,20 @@ static POLICER_PLANS6: LpmTrie<[u8; 16], u32, { MAX_PLANS as usize }> = LpmTrie:
 #[btf_map]
 static POLICER_PLANCNT: PerCpuArray<Counter, { plan_counter::LEN as usize }> = PerCpuArray::new();
 
-/// IPv4 flows, under a 16-byte key; sized at load time by `--max-flows`.
+/// IPv4 flows, in the slot of their key's hash (`slot_of`); sized at load time to the
+/// power of two at or above `--max-flows`, `SLOT_MASK` set to match.
 #[btf_map]
-static POLICER_FLOWS4: LruHashMap<FlowKey4, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
-    LruHashMap::new();
+static POLICER_SLOTS4: Array<Slot4, { DEFAULT_MAX_FLOWS as usize }> = Array::new();
 
-/// IPv6 flows; sized at load time by `--max-flows`.
+/// The slot table's size less one, set by the loader (a read-only global: the verifier
+/// knows its value).
+#[unsafe(no_mangle)]
+static SLOT_MASK: u32 = DEFAULT_MAX_FLOWS - 1;
+
+/// IPv6 flows, and IPv4 flows whose slot another active flow holds; sized at load time by
+/// `--max-flows`.
 #[btf_map]
-static POLICER_FLOWS6: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
+static POLICER_FLOWS: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
     LruHashMap::new();
 
 #[btf_map]
@@ -252,44 +265,130 @@ struct Packet {
 fn police_flow(key: &FlowKey, profile: &Profile, packet: &Packet) -> Policed {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    let state = if key.family == family::IPV4 {
-        flow_state(&POLICER_FLOWS4, &FlowKey4::of(key), profile, now)
-    } else {
-        flow_state(&POLICER_FLOWS6, key, profile, now)
-    };
-    let Some(state) = state else {
+    let Some(place) = place_of(key, profile, now) else {
         return Policed::NoEntry;
     };
-    // SAFETY: `state` points into a map value the kernel keeps alive for this program run.
-    let lock = unsafe { &raw mut (*state).lock };
-    if !lock_flow(lock) {
+    let state = match place {
+        Place::Slot(slot) => slot_state(slot),
+        Place::Table(state) => state,
+    };
+    if !lock_flow(lock_of(state)) {
         return Policed::Busy;
     }
-    // SAFETY: as above; this CPU holds the flow's lock until `unlock_flow`, so no other CPU
-    // writes the state meanwhile.
+    if let Place::Slot(slot) = place {
+        // SAFETY: `slot` points into an array map; this CPU holds its lock.
+        if !settle_slot(unsafe { &mut *slot }, key, profile, now) {
+            unlock_flow(lock_of(state));
+            return Policed::Busy;
+        }
+    }
+    // SAFETY: `state` points into a map value the kernel keeps alive for this program run,
+    // and this CPU holds the flow's lock until `unlock_flow`, so no other CPU writes it.
     let (colour, act) = police_packet(profile, unsafe { &mut *state }, packet, now);
-    unlock_flow(lock);
+    unlock_flow(lock_of(state));
     Policed::Coloured(colour, act)
 }
 
-/// The state of the flow of `key` in `flows`, inserted (a full bucket) if new. One table
-/// per family, with the meter after the choice: the verifier walks the meter once per
-/// call site, and twice would pass its limit.
+/// Where a flow's state is.
+#[derive(Clone, Copy)]
+enum Place {
+    /// An IPv4 flow's slot: it holds the flow, or the flow takes it.
+    Slot(*mut Slot4),
+    /// An entry of the LRU table.
+    Table(*mut FlowState),
+}
+
+/// The place of a flow's state, found without its lock: for an IPv4 flow, the way of its
+/// slot set that holds it; else its entry in the LRU table; else, for an IPv4 flow, a way
+/// of its set that nobody used or whose flow can be forgotten (`meter::forgettable`); else
+/// a new entry in the LRU table (a full bucket). A flow lives in one place: once in the LRU
+/// table, it stays there. What was read here is checked again under the lock
+/// (`settle_slot`).
 #[inline(always)]
-fn flow_state<K, const N: usize>(
-    flows: &LruHashMap<K, FlowState, N>,
-    key: &K,
-    profile: &Profile,
-    now: u64,
-) -> Option<*mut FlowState> {
-    if let Some(state) = flows.get_ptr_mut(key) {
-        return Some(state);
+fn place_of(key: &FlowKey, profile: &Profile, now: u64) -> Option<Place> {
+    let mut free = None;
+    if key.family == family::IPV4 {
+        let key4 = FlowKey4::of(key);
+        // SAFETY: a read-only global the loader set before loading.
+        let mask = unsafe { core::ptr::read_volatile(&raw const SLOT_MASK) };
+        let set = policer_common::slot_of(&key4, mask) & !1;
+        let ways = (POLICER_SLOTS4.get_ptr_mut(set), POLICER_SLOTS4.get_ptr_mut(set | 1));
+        if let (Some(first), Some(second)) = ways {
+            // SAFETY: entries of an array map, alive for the program run; read without
+            // their locks, and settled under the lock.
+            let (seen_first, seen_second) = unsafe { (&*first, &*second) };
+            if seen_first.holds(&key4) {
+                return Some(Place::Slot(first));
+            }
+            if seen_second.holds(&key4) {
+                return Some(Place::Slot(second));
+            }
+            // A way nobody used, else the one seen the longest ago, if it can be forgotten.
+            let older =
+                if seen_second.state.last_ns < seen_first.state.last_ns { second } else { first };
+            // SAFETY: as above.
+            free = if !seen_first.in_use() {
+                Some(first)
+            } else if !seen_second.in_use() {
+                Some(second)
+            } else {
+                vacant(unsafe { &*older }, now).then_some(older)
+            };
+        }
+    }
+    if let Some(state) = POLICER_FLOWS.get_ptr_mut(key) {
+        return Some(Place::Table(state));
+    }
+    if let Some(slot) = free {
+        return Some(Place::Slot(slot));
     }
     // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
-    if flows.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok() {
+    if POLICER_FLOWS.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok() {
         count(counter::NEW_FLOWS, 0);
     }
-    flows.get_ptr_mut(key)
+    POLICER_FLOWS.get_ptr_mut(key).map(Place::Table)
+}
+
+/// The state in a slot.
+#[inline(always)]
+fn slot_state(slot: *mut Slot4) -> *mut FlowState {
+    // SAFETY: only the field's address is taken.
+    unsafe { &raw mut (*slot).state }
+}
+
+/// Whether a slot may be taken: nobody used it, or its flow can be forgotten by its own
+/// profile (a removed plan's flow can: it is purged anyway).
+#[inline(always)]
+fn vacant(slot: &Slot4, now: u64) -> bool {
+    !slot.in_use()
+        || profile_in_force(slot.key.profile as u32)
+            .is_none_or(|profile| meter::forgettable(profile, &slot.state, now))
+}
+
+/// Under the slot's lock: whether the slot is the flow's, taking it if it is (still)
+/// vacant. False when another CPU took it for another flow since `place_of` looked (a race
+/// of nanoseconds: the packet passes unpoliced, counted as `flow busy`, and the flow's next
+/// packet finds its place afresh).
+#[inline(always)]
+fn settle_slot(slot: &mut Slot4, key: &FlowKey, profile: &Profile, now: u64) -> bool {
+    let key4 = FlowKey4::of(key);
+    if slot.holds(&key4) {
+        return true;
+    }
+    if !vacant(slot, now) {
+        return false;
+    }
+    slot.key = key4;
+    meter::restart_flow(profile, &mut slot.state, now);
+    count(counter::NEW_FLOWS, 0);
+    true
+}
+
+/// The lock word of a flow's state.
+#[inline(always)]
+fn lock_of(state: *mut FlowState) -> *mut u64 {
+    // SAFETY: only the field's address is taken.
+    unsafe { &raw mut (*state).lock }
 }
 
 /// Meters one packet against a flow's state and adds it to the flow's own counts.

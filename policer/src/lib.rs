@@ -440,8 +440,14 @@ impl Policer {
         self.maps.flow_count()
     }
 
+    /// `--max-flows`: the LRU table's size.
     pub fn max_flows(&self) -> Result<u32> {
         self.maps.max_flows()
+    }
+
+    /// Flows the tables hold at most (IPv4 slots and the LRU table).
+    pub fn flow_capacity(&self) -> Result<u64> {
+        self.maps.flow_capacity()
     }
 
     /// Detaches the policer of `iface` in `direction` (without one: every policer of

@@ -4,7 +4,9 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
-use policer_common::{MAP_FLOW_TABLES, PROG_TC, PROG_XDP, Profile};
+use policer_common::{
+    GLOBAL_SLOT_MASK, MAP_FLOWS, MAP_SLOTS4, PROG_TC, PROG_XDP, Profile, slot_count,
+};
 
 use crate::{
     EBPF_OBJECT,
@@ -40,9 +42,11 @@ impl Loaded {
             return Err(Error::InvalidProfile("--max-flows must be at least 1".into()));
         }
         let mut loader = EbpfLoader::new();
-        for table in MAP_FLOW_TABLES {
-            loader.map_max_entries(table, max_flows);
-        }
+        loader.map_max_entries(MAP_FLOWS, max_flows);
+        let slots = slot_count(max_flows);
+        let slot_mask = slots - 1;
+        loader.map_max_entries(MAP_SLOTS4, slots);
+        loader.override_global(GLOBAL_SLOT_MASK, &slot_mask, true);
         let mut ebpf =
             loader.load(EBPF_OBJECT).context(|| "loading the policer's eBPF object".to_string())?;
         let mut maps = Maps::take_from(&mut ebpf)?;

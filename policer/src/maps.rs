@@ -13,9 +13,9 @@ use aya::{
     util::nr_cpus,
 };
 use policer_common::{
-    Counter, FlowKey, FlowKey4, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS4, MAP_FLOWS6,
-    MAP_PLAN_COUNTERS, MAP_PLANS4, MAP_PLANS6, MAP_PROFILE, Profile, ProfileCell, attachment,
-    counter, plan_counter,
+    Counter, FlowKey, FlowKey4, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS,
+    MAP_PLAN_COUNTERS, MAP_PLANS4, MAP_PLANS6, MAP_PROFILE, MAP_SLOTS4, Profile, ProfileCell,
+    Slot4, attachment, counter, family, plan_counter, slot_of,
 };
 
 use crate::error::{Context as _, Error, Result};
@@ -23,8 +23,8 @@ use crate::error::{Context as _, Error, Result};
 /// The maps of one policer that user space reads or writes, and pins.
 pub struct Maps {
     profile: Map,
-    flows4: Map,
-    flows6: Map,
+    slots4: Map,
+    flows: Map,
     counters: Map,
     plans4: Map,
     plans6: Map,
@@ -66,8 +66,8 @@ impl Maps {
         };
         Ok(Maps {
             profile: take(MAP_PROFILE)?,
-            flows4: take(MAP_FLOWS4)?,
-            flows6: take(MAP_FLOWS6)?,
+            slots4: take(MAP_SLOTS4)?,
+            flows: take(MAP_FLOWS)?,
             counters: take(MAP_COUNTERS)?,
             plans4: take(MAP_PLANS4)?,
             plans6: take(MAP_PLANS6)?,
@@ -98,8 +98,8 @@ impl Maps {
         }
         Ok(Maps {
             profile,
-            flows4: open(MAP_FLOWS4)?,
-            flows6: open(MAP_FLOWS6)?,
+            slots4: open(MAP_SLOTS4)?,
+            flows: open(MAP_FLOWS)?,
             counters: open(MAP_COUNTERS)?,
             plans4: open(MAP_PLANS4)?,
             plans6: open(MAP_PLANS6)?,
@@ -119,8 +119,8 @@ impl Maps {
     fn named(&self) -> [(&'static str, &Map); 7] {
         [
             (MAP_PROFILE, &self.profile),
-            (MAP_FLOWS4, &self.flows4),
-            (MAP_FLOWS6, &self.flows6),
+            (MAP_SLOTS4, &self.slots4),
+            (MAP_FLOWS, &self.flows),
             (MAP_COUNTERS, &self.counters),
             (MAP_PLANS4, &self.plans4),
             (MAP_PLANS6, &self.plans6),
@@ -232,13 +232,19 @@ impl Maps {
     /// Deletes every flow kept under profile `index` (a deleted plan's), so that a plan that
     /// later takes the index starts with no state.
     pub fn purge_flows_of(&mut self, index: u32) -> Result<usize> {
-        let four = remove_flows_where::<FlowKey4>(&mut self.flows4, MAP_FLOWS4, |k| {
-            u32::from(k.profile) == index
+        let of_plan = |profile: u16| u32::from(profile) == index;
+        let mut doomed = Vec::new();
+        lookup_batch::<u32, Slot4>(map_data(&self.slots4)?, MAP_SLOTS4, |at, slot| {
+            if slot.in_use() && of_plan(slot.key.profile) {
+                doomed.push(at);
+            }
         })?;
-        let six = remove_flows_where::<FlowKey>(&mut self.flows6, MAP_FLOWS6, |k| {
-            u32::from(k.profile) == index
-        })?;
-        Ok(four + six)
+        let mut slots = self.slot_array()?;
+        for at in &doomed {
+            slots.set(*at, Slot4::default(), 0).context(|| format!("clearing {MAP_SLOTS4}"))?;
+        }
+        let in_table = remove_flows_where(&mut self.flows, MAP_FLOWS, |k| of_plan(k.profile))?;
+        Ok(doomed.len() + in_table)
     }
 
     /// Puts `profile` in force without the kernel program ever reading a torn profile: it is
@@ -344,10 +350,12 @@ impl Maps {
     /// Calls `f` with every flow of both tables, batch by batch, holding no more than one
     /// batch in memory.
     pub fn for_each_flow(&self, mut f: impl FnMut(Flow)) -> Result<()> {
-        lookup_batch::<FlowKey4>(map_data(&self.flows4)?, MAP_FLOWS4, |key, state| {
-            f(Flow { key: key.widen(), state })
+        lookup_batch::<u32, Slot4>(map_data(&self.slots4)?, MAP_SLOTS4, |_, slot| {
+            if slot.in_use() {
+                f(Flow { key: slot.key.widen(), state: slot.state })
+            }
         })?;
-        lookup_batch::<FlowKey>(map_data(&self.flows6)?, MAP_FLOWS6, |key, state| {
+        lookup_batch::<FlowKey, FlowState>(map_data(&self.flows)?, MAP_FLOWS, |key, state| {
             f(Flow { key, state })
         })
     }
@@ -381,16 +389,23 @@ impl Maps {
     /// that seed a table. The kernel program may update the same flow meanwhile; the last
     /// write wins.
     pub fn write_flow(&mut self, flow: &Flow) -> Result<()> {
-        let written = if flow.key.family == policer_common::family::IPV4 {
-            let mut table: HashMap<&mut MapData, FlowKey4, FlowState> =
-                HashMap::try_from(&mut self.flows4).context(|| format!("opening {MAP_FLOWS4}"))?;
-            table.insert(FlowKey4::of(&flow.key), flow.state, 0)
-        } else {
-            let mut table: HashMap<&mut MapData, FlowKey, FlowState> =
-                HashMap::try_from(&mut self.flows6).context(|| format!("opening {MAP_FLOWS6}"))?;
-            table.insert(flow.key, flow.state, 0)
-        };
-        written.context(|| "writing a flow".to_string())
+        if flow.key.family == family::IPV4 {
+            let key = FlowKey4::of(&flow.key);
+            let mut slots = self.slot_array()?;
+            let at = slot_of(&key, slots.len() - 1);
+            let slot = slots.get(&at, 0).context(|| format!("reading {MAP_SLOTS4}"))?;
+            if slot.holds(&key) {
+                let slot = Slot4 { state: flow.state, ..slot };
+                return slots.set(at, slot, 0).context(|| "writing a flow".to_string());
+            }
+        }
+        let mut table: HashMap<&mut MapData, FlowKey, FlowState> =
+            HashMap::try_from(&mut self.flows).context(|| format!("opening {MAP_FLOWS}"))?;
+        table.insert(flow.key, flow.state, 0).context(|| "writing a flow".to_string())
+    }
+
+    fn slot_array(&mut self) -> Result<Array<&mut MapData, Slot4>> {
+        Array::try_from(&mut self.slots4).context(|| format!("opening {MAP_SLOTS4}"))
     }
 
     /// Number of flows in the tables.
@@ -400,10 +415,27 @@ impl Maps {
         Ok(count)
     }
 
-    /// Capacity of each flow table (IPv4 and IPv6 have one each).
+    /// Capacity of the LRU flow table: `--max-flows` (the slot table has the power of two
+    /// at or above it).
     pub fn max_flows(&self) -> Result<u32> {
-        let info = map_data(&self.flows4)?.info();
-        Ok(info.context(|| format!("reading {MAP_FLOWS4}"))?.max_entries())
+        let info = map_data(&self.flows)?.info();
+        Ok(info.context(|| format!("reading {MAP_FLOWS}"))?.max_entries())
+    }
+
+    /// IPv4 flows in the slot table (the others are in the LRU table).
+    pub fn slots_in_use(&self) -> Result<usize> {
+        let mut count = 0;
+        lookup_batch::<u32, Slot4>(map_data(&self.slots4)?, MAP_SLOTS4, |_, slot| {
+            count += usize::from(slot.in_use())
+        })?;
+        Ok(count)
+    }
+
+    /// Flows the tables hold at most: the slots (IPv4) and the LRU table's entries.
+    pub fn flow_capacity(&self) -> Result<u64> {
+        let info = map_data(&self.slots4)?.info();
+        let slots = info.context(|| format!("reading {MAP_SLOTS4}"))?.max_entries();
+        Ok(u64::from(slots) + u64::from(self.max_flows()?))
     }
 
     /// Kernel memory held by the maps, bytes (as `bpftool map show` reports it).
@@ -440,18 +472,18 @@ fn with_trie<const N: usize>(
 
 /// Deletes the flows of a flow table whose key `doomed` picks; returns how many went (a
 /// flow evicted meanwhile is not counted). The keys are read in batches, as `flows` reads.
-fn remove_flows_where<K: aya::Pod + Default>(
+fn remove_flows_where(
     map: &mut Map,
     name: &str,
-    doomed: impl Fn(&K) -> bool,
+    doomed: impl Fn(&FlowKey) -> bool,
 ) -> Result<usize> {
     let mut keys = Vec::new();
-    lookup_batch::<K>(map_data(map)?, name, |key, _| {
+    lookup_batch::<FlowKey, FlowState>(map_data(map)?, name, |key, _| {
         if doomed(&key) {
             keys.push(key);
         }
     })?;
-    let mut table: HashMap<&mut MapData, K, FlowState> =
+    let mut table: HashMap<&mut MapData, FlowKey, FlowState> =
         HashMap::try_from(map).context(|| format!("opening {name}"))?;
     Ok(keys.iter().filter(|key| table.remove(key).is_ok()).count())
 }
@@ -504,15 +536,15 @@ const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 /// batch smaller than the bucket it stopped at, with ENOSPC).
 const BATCH: usize = 4096;
 
-/// Calls `f` with every entry of a hash map of `K` keys and flow states, in batches.
-fn lookup_batch<K: aya::Pod + Default>(
+/// Calls `f` with every entry of a hash or array map of `K` keys and `V` values, in batches.
+fn lookup_batch<K: aya::Pod + Default, V: aya::Pod + Default>(
     map: &MapData,
     name: &str,
-    mut f: impl FnMut(K, FlowState),
+    mut f: impl FnMut(K, V),
 ) -> Result<()> {
     let mut keys = vec![K::default(); BATCH];
-    let mut values = vec![FlowState::default(); BATCH];
-    // A hash map's batch position is a bucket index (u32).
+    let mut values = vec![V::default(); BATCH];
+    // A hash map's batch position is a bucket index (u32), an array's an index.
     let (mut position, mut next) = (0u32, 0u32);
     let mut first = true;
     loop {

@@ -35,7 +35,7 @@ pub struct Snapshot {
     pub profile: Profile,
     pub counters: Counters,
     pub flows_active: usize,
-    pub flows_max: u32,
+    pub flows_max: u64,
 }
 
 impl Snapshot {
@@ -49,7 +49,7 @@ impl Snapshot {
             profile: policer.profile()?,
             counters: policer.counters()?,
             flows_active: policer.flow_count()?,
-            flows_max: policer.max_flows()?,
+            flows_max: policer.flow_capacity()?,
         })
     }
 }
@@ -183,11 +183,7 @@ impl Collector for PolicerCollector {
             "Flows in the flow table.",
             per_policer(|s| s.flows_active as u64),
         )?;
-        gauges(
-            "policer_flows_max",
-            "Size of the flow table.",
-            per_policer(|s| s.flows_max as u64),
-        )?;
+        gauges("policer_flows_max", "Size of the flow table.", per_policer(|s| s.flows_max))?;
         gauges(
             "policer_profile_cir_bytes_per_second",
             "Committed information rate.",

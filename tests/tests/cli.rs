@@ -200,12 +200,13 @@ fn attach_reports_how_it_read_the_input_and_what_it_set() {
     assert!(message.contains("cbs 200000b (200.0ms)"), "{message}");
     assert!(message.contains("ebs 400000b (400.0ms)"), "{message}");
     assert!(message.contains("(ingress, XDP native)"), "{message}");
-    assert!(message.contains("max flows 65536 IPv4 and 65536 IPv6; kernel memory"), "{message}");
+    let tables = "flows: 65536 IPv4 slots, and 65536 in the LRU table (IPv6, IPv4 without a slot)";
+    assert!(message.contains(tables), "{message}");
     let stats = bed.stats();
-    // Two preallocated tables of 65,536 entries: at least the entries themselves (a 48-byte
-    // kernel header, key and 64-byte state), and not wildly more.
+    // 65,536 slots of 128 bytes and an LRU table of 65,536 entries (a 48-byte kernel header,
+    // 40-byte key and 64-byte state), preallocated: at least those, and not wildly more.
     let memory = stats["memory_bytes"].as_u64().expect("stats --json has memory_bytes");
-    let entries = 65_536 * ((48 + 16 + 64) + (48 + 40 + 64));
+    let entries = 65_536 * (128 + (48 + 40 + 64));
     assert!((entries..3 * entries).contains(&memory), "memory {memory} for {entries}");
     assert_eq!(stats["profile"]["cir_bps"], 8_000_000);
     assert_eq!(stats["profile"]["cbs_bytes"], 200_000);

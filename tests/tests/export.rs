@@ -140,7 +140,8 @@ fn prometheus_scrapes_the_counters_stats_prints() {
         rows[0]["value"][1].as_str().unwrap().parse::<f64>().unwrap()
     };
     assert_eq!(gauge("policer_profile_cir_bytes_per_second"), 625_000.0);
-    assert_eq!(gauge("policer_flows_max"), 65_536.0);
+    // 65,536 IPv4 slots and an LRU table of 65,536.
+    assert_eq!(gauge("policer_flows_max"), 131_072.0);
 
     // A policer attached while the exporter runs is in the next scrape; detached, it is not.
     let (x, _) = bed.b.veth_pair();
@@ -150,7 +151,7 @@ fn prometheus_scrapes_the_counters_stats_prints() {
     assert!(!metrics().contains(&label));
     succeeded(bed.b.policer(["attach", &x, "--cir", "1mbit"]), || "attach x".into());
     assert!(
-        metrics().contains(&format!("policer_flows_max{{{label},direction=\"ingress\"}} 65536"))
+        metrics().contains(&format!("policer_flows_max{{{label},direction=\"ingress\"}} 131072"))
     );
     succeeded(bed.b.policer(["detach", &x]), || "detach x".into());
     assert!(!metrics().contains(&label));

@@ -2,7 +2,7 @@
 //! verdicts and counters, with no timing involved.
 
 use policer::{Loaded, ProgramKind};
-use policer_common::{Profile, action, counter, key_mode};
+use policer_common::{FlowKey4, Profile, action, counter, key_mode};
 use policer_tests::frames::{Packet, ipv4_checksum, tcp_frame};
 
 /// Both programs, which must agree on every frame.
@@ -153,6 +153,73 @@ fn ipv4_and_ipv6_flows_are_listed_together_and_the_top_is_the_heaviest() {
     assert_eq!(described[1].1, 3000, "{described:?}");
     assert!(described[1].0.contains("2001:db8::1"), "{described:?}");
     assert_eq!(loaded.maps.top_flows(10).unwrap().len(), 4);
+}
+
+/// Source ports of `n` TCP flows 10.0.0.1:port -> 10.0.0.2:80 whose keys share one set (two
+/// slots) of the slot table of a policer loaded for 1024 flows.
+fn ports_of_one_set(n: usize) -> Vec<u16> {
+    let mask = policer_common::slot_count(1024) - 1;
+    let set_of = |port: u16| {
+        let key = FlowKey4 {
+            src: [10, 0, 0, 1],
+            dst: [10, 0, 0, 2],
+            src_port: port,
+            dst_port: 80,
+            proto: 6,
+            ..FlowKey4::default()
+        };
+        policer_common::slot_of(&key, mask) >> 1
+    };
+    let set = set_of(1);
+    (1..u16::MAX).filter(|port| set_of(*port) == set).take(n).collect()
+}
+
+fn flow_frame(port: u16) -> Vec<u8> {
+    Packet::tcp("10.0.0.1", "10.0.0.2", port, 80).frame(1500)
+}
+
+#[test]
+fn a_third_active_flow_of_a_slot_set_goes_to_the_lru_table_and_keeps_its_bucket() {
+    for kind in KINDS {
+        // A bucket of one frame, no debt, 1 byte/s: no flow is ever quiet long enough to be
+        // forgotten, and each flow's second frame is red wherever its state lives.
+        let mut loaded = load(kind, 1500, 0, key_mode::FIVE_TUPLE);
+        let ports = ports_of_one_set(3);
+        for port in &ports {
+            assert_eq!(run(&mut loaded, &flow_frame(*port)), PASS, "{kind:?} {port}");
+        }
+        for port in &ports {
+            assert_eq!(run(&mut loaded, &flow_frame(*port)), DROP, "{kind:?} {port}");
+        }
+        assert_eq!(loaded.maps.slots_in_use().unwrap(), 2, "{kind:?}");
+        assert_eq!(loaded.maps.flows().unwrap().len(), 3, "{kind:?}");
+        let counters = loaded.maps.counters().unwrap();
+        assert_eq!(counters.get(counter::NEW_FLOWS).packets, 3, "{kind:?}");
+        assert_eq!(counters.get(counter::RED).packets, 3, "{kind:?}");
+    }
+}
+
+#[test]
+fn a_flow_quiet_for_its_buckets_fill_time_gives_its_slot_to_a_new_flow() {
+    for kind in KINDS {
+        // 1 GB/s and a bucket of 1500 bytes: full again 1.5 us after a packet.
+        let profile = Profile::new(1_000_000_000, 1500, 0, 0, action::PASS, action::DROP);
+        let mut loaded = Loaded::load(&profile.unwrap(), 1024, kind).expect("load");
+        let ports = ports_of_one_set(3);
+        for port in &ports {
+            assert_eq!(run(&mut loaded, &flow_frame(*port)), PASS, "{kind:?} {port}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // The third took the slot of the first, forgotten: no flow went to the LRU table.
+        assert_eq!(loaded.maps.slots_in_use().unwrap(), 2, "{kind:?}");
+        let mut listed: Vec<u16> =
+            loaded.maps.flows().unwrap().iter().map(|f| f.key.src_port).collect();
+        listed.sort_unstable();
+        let mut expected = vec![ports[1], ports[2]];
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "{kind:?}");
+        assert_eq!(loaded.maps.counters().unwrap().get(counter::NEW_FLOWS).packets, 3);
+    }
 }
 
 #[test]

@@ -89,12 +89,14 @@ pub fn run(args: AttachArgs) -> anyhow::Result<()> {
     );
     println!("  {}", profile::describe(&profile));
     let memory = attached.policer.memory_bytes()?;
+    let capacity = attached.policer.flow_capacity()?;
     println!(
-        "  max flows {} IPv4 and {} IPv6; kernel memory {} ({} bytes per flow of capacity)",
-        args.max_flows,
+        "  flows: {} IPv4 slots, and {} in the LRU table (IPv6, IPv4 without a slot); kernel \
+         memory {} ({} bytes per flow of capacity)",
+        capacity - u64::from(args.max_flows),
         args.max_flows,
         units::format_size(memory),
-        memory / (2 * u64::from(args.max_flows)),
+        memory / capacity,
     );
     if profile.plan_match != policer_common::plan_match::SRC {
         println!("  plans match the {} address", profile::plan_match_name(profile.plan_match));

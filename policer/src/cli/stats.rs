@@ -19,7 +19,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let profile = policer.profile()?;
     let counters = policer.counters()?;
     let flows = policer.flow_count()?;
-    let max_flows = policer.max_flows()?;
+    let max_flows = policer.flow_capacity()?;
     let memory = policer.memory_bytes()?;
     let plans = policer.plans()?;
     if args.json {
@@ -103,8 +103,9 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     println!("  policed without ports:");
     print_row("ipv6 ext", counters.get(counter::EXT_CHAIN_TOO_LONG));
     println!(
-        "  flows {flows} active of {max_flows} per family: {} new flows seen, at least {} \
-         evicted (the least recently used goes when a table is full); kernel memory {}",
+        "  flows {flows} of {max_flows}: {} new flows seen, at least {} gone (an idle \
+         IPv4 flow's slot is taken by a new flow, the least recently used goes when the LRU \
+         table is full); kernel memory {}",
         counters.get(counter::NEW_FLOWS).packets,
         evicted(&counters, flows),
         units::format_size(memory)
