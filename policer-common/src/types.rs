@@ -26,8 +26,9 @@ pub mod resend {
 /// state, no lock stripes, IPv4 and IPv6 flows in tables of their own. 6: plans: a profile
 /// table, two prefix tries, the profile in the flow keys, per-plan counters. 7: the flow
 /// remembers the last TCP segment it dropped, until TCP sends it again. 8: IPv4 flows in a
-/// slot table, one LRU table for IPv6 flows and IPv4 flows without a slot.)
-pub const LAYOUT_VERSION: u32 = 8;
+/// slot table, one LRU table for IPv6 flows and IPv4 flows without a slot. 9: the slot
+/// table's keys a cache line per set of four, its states in an array of their own.)
+pub const LAYOUT_VERSION: u32 = 9;
 
 /// Most plans (prefixes with a profile of their own) one policer holds; profile 0 of the
 /// profile table is the default, so the table has `MAX_PLANS + 1` entries.
@@ -37,13 +38,16 @@ pub const PROFILE_TABLE_LEN: u32 = MAX_PLANS + 1;
 
 /// Map names (at most 15 characters: the kernel truncates longer names).
 pub const MAP_PROFILE: &str = "POLICER_PROFILE";
-/// The flow tables: IPv4 flows in the slot table ([`Slot4`]); IPv6 flows, and IPv4 flows
-/// whose slot another active flow holds, in an LRU hash (see the kernel program).
+/// The flow tables: IPv4 flows in the slot table, sets of [`SLOT_WAYS`] slots whose keys are
+/// in [`MAP_SLOT_KEYS4`] (a [`SlotKeys4`] per set) and whose states are in [`MAP_SLOTS4`] (a
+/// [`FlowState`] per slot, slot `set * SLOT_WAYS + way`); IPv6 flows, and IPv4 flows whose
+/// set is held by active flows, in an LRU hash (see the kernel program).
+pub const MAP_SLOT_KEYS4: &str = "POLICER_SKEYS4";
 pub const MAP_SLOTS4: &str = "POLICER_SLOTS4";
 pub const MAP_FLOWS: &str = "POLICER_FLOWS";
-/// The kernel program's global that holds the slot table's size less one (a power of two
-/// less one: a mask).
-pub const GLOBAL_SLOT_MASK: &str = "SLOT_MASK";
+/// The kernel program's global that holds the number of sets of the slot table less one
+/// (a power of two less one: a mask).
+pub const GLOBAL_SET_MASK: &str = "SET_MASK";
 pub const MAP_COUNTERS: &str = "POLICER_COUNTS";
 /// The plans: longest-prefix-match tries from IPv4 and IPv6 prefixes to a profile index.
 pub const MAP_PLANS4: &str = "POLICER_PLANS4";
@@ -365,8 +369,8 @@ impl FlowKey {
     }
 }
 
-/// The key of an IPv4 flow in its own table: the [`FlowKey`] of an IPv4 flow, packed into
-/// 16 bytes as a C author would (the kernel hashes and compares every key byte).
+/// The key of an IPv4 flow in the slot table: the [`FlowKey`] of an IPv4 flow, packed into
+/// 16 bytes as a C author would, four to a cache line.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
 pub struct FlowKey4 {
@@ -414,47 +418,59 @@ impl FlowKey4 {
     }
 }
 
-/// An IPv4 flow's place in the slot table, an array: its key and state in two cache lines.
-/// A slot never used has `state.last_ns == 0` (the clock has run since boot).
+/// Slots in a set of the slot table: the ways a flow may take.
+pub const SLOT_WAYS: u32 = 4;
+
+/// The keys of one set of the slot table: one cache line, so that finding a flow among its
+/// set reads one line, and its state a second. A slot whose state has `last_ns == 0` was
+/// never used (the clock has run since boot), whatever its key.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
-pub struct Slot4 {
-    pub key: FlowKey4,
-    pub state: FlowState,
-    /// To 128 bytes, so that a slot never shares a cache line with its neighbours'.
-    pub _pad: [u64; 6],
+pub struct SlotKeys4 {
+    pub keys: [FlowKey4; SLOT_WAYS as usize],
 }
-const _: () = assert!(size_of::<Slot4>() == 128);
+const _: () = assert!(size_of::<SlotKeys4>() == 64);
 
-impl Slot4 {
-    /// Whether a flow ever used this slot.
-    pub const fn in_use(&self) -> bool {
-        self.state.last_ns != 0
-    }
-
-    /// Whether the slot is `key`'s. Compared as two words: comparing the structs would
+impl SlotKeys4 {
+    /// Whether way `way` has `key`. Compared as two words: comparing the structs would
     /// compare byte arrays, which a BPF build turns into a call to `memcmp`, which BPF lacks.
     #[inline(always)]
-    pub fn holds(&self, key: &FlowKey4) -> bool {
-        let [a0, a1]: [u64; 2] = bytemuck::cast(self.key);
+    pub fn has(&self, way: usize, key: &FlowKey4) -> bool {
+        let Some(held) = self.keys.get(way) else {
+            return false;
+        };
+        let [a0, a1]: [u64; 2] = bytemuck::cast(*held);
         let [b0, b1]: [u64; 2] = bytemuck::cast(*key);
-        a0 == b0 && a1 == b1 && self.in_use()
+        a0 == b0 && a1 == b1
     }
 }
 
-/// Slots in the slot table for `max_flows` flows: the power of two at or above it, so that
-/// the slot of a key is its hash's low bits.
-pub const fn slot_count(max_flows: u32) -> u32 {
-    let max = if max_flows > 1 << 31 { 1 << 31 } else { max_flows };
-    max.next_power_of_two()
+/// The way whose `last_ns` is the least (a way nobody used has 0), the first among equals.
+#[inline(always)]
+pub fn oldest_way(last_ns: [u64; SLOT_WAYS as usize]) -> usize {
+    let mut oldest = 0;
+    for (way, &last) in last_ns.iter().enumerate() {
+        if last < last_ns[oldest] {
+            oldest = way;
+        }
+    }
+    oldest
 }
 
-/// The slot of an IPv4 flow's key in a table of `mask + 1` slots: a multiplicative hash of
-/// the key's two words (Fibonacci hashing), its high bits folded down. One multiply-add
-/// chain instead of the kernel's jhash and memcmp: the slot table exists to be cheaper
-/// than a hash-map lookup.
+/// Sets of the slot table for `max_flows` flows: slots at the power of two at or above it
+/// (at least one set), so that the set of a key is its hash's low bits.
+pub const fn slot_sets(max_flows: u32) -> u32 {
+    let max = if max_flows > 1 << 31 { 1 << 31 } else { max_flows };
+    let sets = max.next_power_of_two() / SLOT_WAYS;
+    if sets == 0 { 1 } else { sets }
+}
+
+/// The set of an IPv4 flow's key in a table of `mask + 1` sets: a multiplicative hash of the
+/// key's two words (Fibonacci hashing), its high bits folded down. One multiply-add chain
+/// instead of the kernel's jhash and memcmp: the slot table exists to be cheaper than a
+/// hash-map lookup.
 #[inline(always)]
-pub fn slot_of(key: &FlowKey4, mask: u32) -> u32 {
+pub fn set_of(key: &FlowKey4, mask: u32) -> u32 {
     let [lo, hi]: [u64; 2] = bytemuck::cast(*key);
     let h = (lo ^ hi.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     ((h >> 32) as u32) & mask
@@ -483,13 +499,17 @@ pub struct FlowState {
     pub resend: u32,
     /// The sequence number of the oldest TCP segment of this flow dropped and not yet sent
     /// again (while nothing is awaited: of the segment being metered). These two fill the
-    /// state to 64 bytes: with the kernel's 48-byte entry header and a 16-byte IPv4 key, an
-    /// entry is two whole cache lines (header and key; state).
+    /// state to 64 bytes: a slot's state is one whole cache line.
     pub dropped_seq: u32,
 }
 const _: () = assert!(size_of::<FlowState>() == 64);
 
 impl FlowState {
+    /// Whether a flow ever used this state (a slot's: see [`SlotKeys4`]).
+    pub const fn in_use(&self) -> bool {
+        self.last_ns != 0
+    }
+
     /// Tokens in whole bytes (rounded toward zero).
     pub const fn tokens_bytes(&self) -> i64 {
         self.tokens / NANOS_PER_SEC as i64
@@ -575,6 +595,54 @@ mod aya_pod {
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowKey4 {}
     unsafe impl aya::Pod for super::FlowState {}
-    unsafe impl aya::Pod for super::Slot4 {}
+    unsafe impl aya::Pod for super::SlotKeys4 {}
     unsafe impl aya::Pod for super::Counter {}
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn key(port: u16) -> FlowKey4 {
+        FlowKey4 { src: [10, 0, 0, 1], src_port: port, proto: 6, ..FlowKey4::default() }
+    }
+
+    proptest! {
+        #[test]
+        fn oldest_way_is_the_first_least(last_ns in prop_oneof![
+            proptest::array::uniform4(0u64..4),
+            proptest::array::uniform4(any::<u64>()),
+        ]) {
+            let least = *last_ns.iter().min().unwrap();
+            let first = last_ns.iter().position(|&l| l == least).unwrap();
+            prop_assert_eq!(oldest_way(last_ns), first);
+        }
+
+        #[test]
+        fn has_is_the_keys_equality(ports in proptest::array::uniform4(0u16..3), wanted in 0u16..3) {
+            let keys = SlotKeys4 { keys: ports.map(key) };
+            for way in 0..5 {
+                prop_assert_eq!(keys.has(way, &key(wanted)), ports.get(way) == Some(&wanted));
+            }
+        }
+    }
+
+    #[test]
+    fn a_set_of_a_key_is_within_the_table_and_sets_spread() {
+        let mask = slot_sets(1 << 16) - 1;
+        let mut used = [0u32; 1 << 14];
+        for port in 0..(1u16 << 14) {
+            let set = set_of(&key(port), mask);
+            used[set as usize] += 1;
+        }
+        // 16384 keys into 16384 sets: about 1 - 1/e of the sets used, none crowded.
+        let sets_used = used.iter().filter(|&&n| n > 0).count();
+        assert!(sets_used > 9_000, "{sets_used} sets used");
+        assert!(used.iter().all(|&n| n < 12), "a set of {:?}", used.iter().max());
+        assert_eq!(slot_sets(1), 1);
+        assert_eq!(slot_sets(65_536), 16_384);
+        assert_eq!(slot_sets(65_537), 32_768);
+    }
 }

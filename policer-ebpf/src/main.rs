@@ -9,15 +9,16 @@
 //! author writes; bench/RESULTS.md). What was taken out, and what each piece cost, is in
 //! docs/cost.md.
 //!
-//! Flow tables. IPv4 flows live in a slot table: an array of 128-byte slots (key and state,
-//! two cache lines), in sets of two, a flow's set the hash of its key (`slot_of`: a
-//! multiply, no hash-map lookup, which cost a third of the hot path). A flow takes a way of
-//! its set that nobody used, or whose flow has been quiet for its bucket's fill time
-//! (`meter::forgettable`: that flow's bucket is full, so back as new it meets the same
-//! bucket). IPv6 flows, and IPv4 flows whose set holds two active flows, live in an LRU
-//! hash under the 40-byte key (the kernel evicts the least recently used flow when it is
-//! full, so policing never stops); a flow there stays there, so that it is never in two
-//! places. The state is padded to 64 bytes: one whole cache line.
+//! Flow tables. IPv4 flows live in a slot table, sets of four slots: a flow's set is the hash
+//! of its key (`set_of`: a multiply, no hash-map lookup, which cost a third of the hot
+//! path); the set's four keys are one cache line (`POLICER_SKEYS4`), each slot's state
+//! another (`POLICER_SLOTS4`), so a packet reads two lines. A new flow takes a slot of its
+//! set that nobody used, or the one seen the longest ago if its flow has been quiet for its
+//! bucket's fill time (`meter::forgettable`: that flow's bucket is full, so back as new it
+//! meets the same bucket). IPv6 flows, and IPv4 flows whose set holds four active flows,
+//! live in an LRU hash under the 40-byte key (the kernel evicts the least recently used
+//! flow when it is full, so policing never stops); a flow there stays there, so that it is
+//! never in two places.
 //!
 //! Concurrency: an LRU hash cannot hold a `bpf_spin_lock` on this kernel. Each flow's state
 //! carries its own lock word instead, taken with an atomic compare-and-exchange and released
@@ -49,9 +50,10 @@
 //! one load and a branch. The two paths meet before the meter with one profile pointer
 //! each; a path that chose the profile among several pointers (match, no match, invalid
 //! plan) took the verifier past its limit of a million instructions (it walks the meter
-//! once per distinct state). Now, on Linux 6.18: 0.28 million instructions verified for the
-//! XDP program, 0.28 million for TC (a flow's state in a slot or in the LRU table: the meter
-//! walked once for each); Linux 6.1's verifier does more work for the same code.
+//! once per distinct state). Now, on Linux 6.18: 0.40 million instructions verified for the
+//! XDP program, 0.51 million for TC (a flow's state in a slot or in the LRU table, and the
+//! settling of a slot once per way: see `settle_slot`); Linux 6.1's verifier, which does
+//! more work for the same code, accepts both (the VM test).
 #![no_std]
 #![no_main]
 // BPF has atomics but the bpfel target's `core` offers no atomic types: the intrinsics.
@@ -74,7 +76,7 @@ use aya_ebpf::{
 use aya_log_ebpf::warn;
 use policer_common::{
     Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowKey4, FlowState, MAX_PLANS, PROFILE_TABLE_LEN,
-    Profile, ProfileCell, Slot4, counter, family, meter,
+    Profile, ProfileCell, SLOT_WAYS, SlotKeys4, counter, family, meter,
     parse::{self, Layout, Parsed},
     plan_counter, plan_match,
     rewrite::{self, Outcome},
@@ -97,17 +99,22 @@ static POLICER_PLANS6: LpmTrie<[u8; 16], u32, { MAX_PLANS as usize }> = LpmTrie:
 #[btf_map]
 static POLICER_PLANCNT: PerCpuArray<Counter, { plan_counter::LEN as usize }> = PerCpuArray::new();
 
-/// IPv4 flows, in the slot of their key's hash (`slot_of`); sized at load time to the
-/// power of two at or above `--max-flows`, `SLOT_MASK` set to match.
+/// The slot table's keys, a cache line per set of [`SLOT_WAYS`] slots; sized at load time to
+/// the sets of `--max-flows` (`slot_sets`), `SET_MASK` set to match.
 #[btf_map]
-static POLICER_SLOTS4: Array<Slot4, { DEFAULT_MAX_FLOWS as usize }> = Array::new();
+static POLICER_SKEYS4: Array<SlotKeys4, { (DEFAULT_MAX_FLOWS / SLOT_WAYS) as usize }> =
+    Array::new();
 
-/// The slot table's size less one, set by the loader (a read-only global: the verifier
+/// The slot table's states, one cache line each: slot `set * SLOT_WAYS + way`.
+#[btf_map]
+static POLICER_SLOTS4: Array<FlowState, { DEFAULT_MAX_FLOWS as usize }> = Array::new();
+
+/// The slot table's sets less one, set by the loader (a read-only global: the verifier
 /// knows its value).
 #[unsafe(no_mangle)]
-static SLOT_MASK: u32 = DEFAULT_MAX_FLOWS - 1;
+static SET_MASK: u32 = DEFAULT_MAX_FLOWS / SLOT_WAYS - 1;
 
-/// IPv6 flows, and IPv4 flows whose slot another active flow holds; sized at load time by
+/// IPv6 flows, and IPv4 flows whose set active flows hold; sized at load time by
 /// `--max-flows`.
 #[btf_map]
 static POLICER_FLOWS: LruHashMap<FlowKey, FlowState, { DEFAULT_MAX_FLOWS as usize }> =
@@ -269,15 +276,13 @@ fn police_flow(key: &FlowKey, profile: &Profile, packet: &Packet) -> Policed {
         return Policed::NoEntry;
     };
     let state = match place {
-        Place::Slot(slot) => slot_state(slot),
-        Place::Table(state) => state,
+        Place::Slot(_, _, state) | Place::Table(state) => state,
     };
     if !lock_flow(lock_of(state)) {
         return Policed::Busy;
     }
-    if let Place::Slot(slot) = place {
-        // SAFETY: `slot` points into an array map; this CPU holds its lock.
-        if !settle_slot(unsafe { &mut *slot }, key, profile, now) {
+    if let Place::Slot(keys, set, _) = place {
+        if !settle_slot(&SlotPlace { keys, set, state }, key, profile, now) {
             unlock_flow(lock_of(state));
             return Policed::Busy;
         }
@@ -292,55 +297,39 @@ fn police_flow(key: &FlowKey, profile: &Profile, packet: &Packet) -> Policed {
 /// Where a flow's state is.
 #[derive(Clone, Copy)]
 enum Place {
-    /// An IPv4 flow's slot: it holds the flow, or the flow takes it.
-    Slot(*mut Slot4),
+    /// A slot of an IPv4 flow's set: the set's keys, the set, the slot's state. The slot
+    /// holds the flow, or the flow takes it.
+    Slot(*mut SlotKeys4, u32, *mut FlowState),
     /// An entry of the LRU table.
     Table(*mut FlowState),
 }
 
 /// The place of a flow's state, found without its lock: for an IPv4 flow, the way of its
-/// slot set that holds it; else its entry in the LRU table; else, for an IPv4 flow, a way
-/// of its set that nobody used or whose flow can be forgotten (`meter::forgettable`); else
-/// a new entry in the LRU table (a full bucket). A flow lives in one place: once in the LRU
-/// table, it stays there. What was read here is checked again under the lock
-/// (`settle_slot`).
+/// set that holds it; else its entry in the LRU table; else, for an IPv4 flow, a way of its
+/// set that nobody used, or the one seen the longest ago if its flow can be forgotten
+/// (`meter::forgettable`); else a new entry in the LRU table (a full bucket). A flow lives
+/// in one place: once in the LRU table, it stays there. What was read here is checked
+/// again under the lock (`settle_slot`).
 #[inline(always)]
 fn place_of(key: &FlowKey, profile: &Profile, now: u64) -> Option<Place> {
-    let mut free = None;
+    let mut set = None;
     if key.family == family::IPV4 {
         let key4 = FlowKey4::of(key);
         // SAFETY: a read-only global the loader set before loading.
-        let mask = unsafe { core::ptr::read_volatile(&raw const SLOT_MASK) };
-        let set = policer_common::slot_of(&key4, mask) & !1;
-        let ways = (POLICER_SLOTS4.get_ptr_mut(set), POLICER_SLOTS4.get_ptr_mut(set | 1));
-        if let (Some(first), Some(second)) = ways {
-            // SAFETY: entries of an array map, alive for the program run; read without
-            // their locks, and settled under the lock.
-            let (seen_first, seen_second) = unsafe { (&*first, &*second) };
-            if seen_first.holds(&key4) {
-                return Some(Place::Slot(first));
+        let mask = unsafe { core::ptr::read_volatile(&raw const SET_MASK) };
+        let index = policer_common::set_of(&key4, mask);
+        if let Some(keys) = POLICER_SKEYS4.get_ptr_mut(index) {
+            if let Some(held) = held_way(keys, index, &key4) {
+                return Some(held);
             }
-            if seen_second.holds(&key4) {
-                return Some(Place::Slot(second));
-            }
-            // A way nobody used, else the one seen the longest ago, if it can be forgotten.
-            let older =
-                if seen_second.state.last_ns < seen_first.state.last_ns { second } else { first };
-            // SAFETY: as above.
-            free = if !seen_first.in_use() {
-                Some(first)
-            } else if !seen_second.in_use() {
-                Some(second)
-            } else {
-                vacant(unsafe { &*older }, now).then_some(older)
-            };
+            set = Some((keys, index));
         }
     }
     if let Some(state) = POLICER_FLOWS.get_ptr_mut(key) {
         return Some(Place::Table(state));
     }
-    if let Some(slot) = free {
-        return Some(Place::Slot(slot));
+    if let Some(free) = set.and_then(|(keys, index)| free_way(keys, index, now)) {
+        return Some(free);
     }
     // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
     if POLICER_FLOWS.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok() {
@@ -349,37 +338,113 @@ fn place_of(key: &FlowKey, profile: &Profile, now: u64) -> Option<Place> {
     POLICER_FLOWS.get_ptr_mut(key).map(Place::Table)
 }
 
-/// The state in a slot.
+/// The state of slot `way` of set `set`.
 #[inline(always)]
-fn slot_state(slot: *mut Slot4) -> *mut FlowState {
-    // SAFETY: only the field's address is taken.
-    unsafe { &raw mut (*slot).state }
+fn slot_state(set: u32, way: usize) -> Option<*mut FlowState> {
+    POLICER_SLOTS4.get_ptr_mut(set * SLOT_WAYS + way as u32)
 }
 
-/// Whether a slot may be taken: nobody used it, or its flow can be forgotten by its own
+/// The slot of set `set` that holds `key`, read without the lock.
+#[inline(always)]
+fn held_way(keys: *mut SlotKeys4, set: u32, key: &FlowKey4) -> Option<Place> {
+    // SAFETY: an entry of an array map, alive for the program run; read without its
+    // slots' locks, and settled under the lock.
+    let seen = unsafe { &*keys };
+    for way in 0..SLOT_WAYS as usize {
+        if seen.has(way, key) {
+            let state = slot_state(set, way)?;
+            // SAFETY: as above.
+            if unsafe { (*state).in_use() } {
+                return Some(Place::Slot(keys, set, state));
+            }
+        }
+    }
+    None
+}
+
+/// A slot of set `set` a new flow may take: the one seen the longest ago (one nobody used
+/// first), if nobody used it or its flow can be forgotten. Read without the lock.
+#[inline(always)]
+fn free_way(keys: *mut SlotKeys4, set: u32, now: u64) -> Option<Place> {
+    let mut last_ns = [0u64; SLOT_WAYS as usize];
+    for (way, last) in last_ns.iter_mut().enumerate() {
+        // SAFETY: an entry of an array map, alive for the program run.
+        *last = unsafe { (*slot_state(set, way)?).last_ns };
+    }
+    let way = policer_common::oldest_way(last_ns);
+    let state = slot_state(set, way)?;
+    // SAFETY: as above.
+    let (seen_keys, seen) = unsafe { (&*keys, &*state) };
+    vacant(seen_keys, way, seen, now).then_some(Place::Slot(keys, set, state))
+}
+
+/// Whether slot `way` may be taken: nobody used it, or its flow can be forgotten by its own
 /// profile (a removed plan's flow can: it is purged anyway).
 #[inline(always)]
-fn vacant(slot: &Slot4, now: u64) -> bool {
-    !slot.in_use()
-        || profile_in_force(slot.key.profile as u32)
-            .is_none_or(|profile| meter::forgettable(profile, &slot.state, now))
+fn vacant(keys: &SlotKeys4, way: usize, state: &FlowState, now: u64) -> bool {
+    let Some(occupant) = keys.keys.get(way) else {
+        return false;
+    };
+    !state.in_use()
+        || profile_in_force(occupant.profile as u32)
+            .is_none_or(|profile| meter::forgettable(profile, state, now))
 }
 
 /// Under the slot's lock: whether the slot is the flow's, taking it if it is (still)
 /// vacant. False when another CPU took it for another flow since `place_of` looked (a race
 /// of nanoseconds: the packet passes unpoliced, counted as `flow busy`, and the flow's next
 /// packet finds its place afresh).
+///
+/// The slot's way is found again here, by its state's address, rather than carried from
+/// `place_of`: a way that came out of branches is a different constant on each path, and
+/// the verifier would walk the lock once per way.
 #[inline(always)]
-fn settle_slot(slot: &mut Slot4, key: &FlowKey, profile: &Profile, now: u64) -> bool {
+fn settle_slot(place: &SlotPlace, key: &FlowKey, profile: &Profile, now: u64) -> bool {
+    let SlotPlace { keys, set, state } = *place;
+    for way in 0..SLOT_WAYS as usize {
+        match slot_state(set, way) {
+            // SAFETY: `keys` and `state` point into array maps; this CPU holds the lock.
+            Some(slot) if core::ptr::eq(slot, state) => {
+                let (keys, state) = unsafe { (&mut *keys, &mut *state) };
+                return settle_way(keys, way, state, key, profile, now);
+            }
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    false
+}
+
+/// A slot as `place_of` found it, its lock held.
+#[derive(Clone, Copy)]
+struct SlotPlace {
+    keys: *mut SlotKeys4,
+    set: u32,
+    state: *mut FlowState,
+}
+
+/// [`settle_slot`] for way `way` of the set.
+#[inline(always)]
+fn settle_way(
+    keys: &mut SlotKeys4,
+    way: usize,
+    state: &mut FlowState,
+    key: &FlowKey,
+    profile: &Profile,
+    now: u64,
+) -> bool {
     let key4 = FlowKey4::of(key);
-    if slot.holds(&key4) {
+    if keys.has(way, &key4) && state.in_use() {
         return true;
     }
-    if !vacant(slot, now) {
+    if !vacant(keys, way, state, now) {
         return false;
     }
-    slot.key = key4;
-    meter::restart_flow(profile, &mut slot.state, now);
+    let Some(held) = keys.keys.get_mut(way) else {
+        return false;
+    };
+    *held = key4;
+    meter::restart_flow(profile, state, now);
     count(counter::NEW_FLOWS, 0);
     true
 }

@@ -5,7 +5,8 @@ use aya::{
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use policer_common::{
-    GLOBAL_SLOT_MASK, MAP_FLOWS, MAP_SLOTS4, PROG_TC, PROG_XDP, Profile, slot_count,
+    GLOBAL_SET_MASK, MAP_FLOWS, MAP_SLOT_KEYS4, MAP_SLOTS4, PROG_TC, PROG_XDP, Profile, SLOT_WAYS,
+    slot_sets,
 };
 
 use crate::{
@@ -43,10 +44,11 @@ impl Loaded {
         }
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(MAP_FLOWS, max_flows);
-        let slots = slot_count(max_flows);
-        let slot_mask = slots - 1;
-        loader.map_max_entries(MAP_SLOTS4, slots);
-        loader.override_global(GLOBAL_SLOT_MASK, &slot_mask, true);
+        let sets = slot_sets(max_flows);
+        let set_mask = sets - 1;
+        loader.map_max_entries(MAP_SLOT_KEYS4, sets);
+        loader.map_max_entries(MAP_SLOTS4, sets * SLOT_WAYS);
+        loader.override_global(GLOBAL_SET_MASK, &set_mask, true);
         let mut ebpf =
             loader.load(EBPF_OBJECT).context(|| "loading the policer's eBPF object".to_string())?;
         let mut maps = Maps::take_from(&mut ebpf)?;

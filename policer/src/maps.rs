@@ -14,8 +14,8 @@ use aya::{
 };
 use policer_common::{
     Counter, FlowKey, FlowKey4, FlowState, LAYOUT_VERSION, MAP_COUNTERS, MAP_FLOWS,
-    MAP_PLAN_COUNTERS, MAP_PLANS4, MAP_PLANS6, MAP_PROFILE, MAP_SLOTS4, Profile, ProfileCell,
-    Slot4, attachment, counter, family, plan_counter, slot_of,
+    MAP_PLAN_COUNTERS, MAP_PLANS4, MAP_PLANS6, MAP_PROFILE, MAP_SLOT_KEYS4, MAP_SLOTS4, Profile,
+    ProfileCell, SLOT_WAYS, SlotKeys4, attachment, counter, family, plan_counter, set_of,
 };
 
 use crate::error::{Context as _, Error, Result};
@@ -23,6 +23,7 @@ use crate::error::{Context as _, Error, Result};
 /// The maps of one policer that user space reads or writes, and pins.
 pub struct Maps {
     profile: Map,
+    slot_keys4: Map,
     slots4: Map,
     flows: Map,
     counters: Map,
@@ -66,6 +67,7 @@ impl Maps {
         };
         Ok(Maps {
             profile: take(MAP_PROFILE)?,
+            slot_keys4: take(MAP_SLOT_KEYS4)?,
             slots4: take(MAP_SLOTS4)?,
             flows: take(MAP_FLOWS)?,
             counters: take(MAP_COUNTERS)?,
@@ -98,6 +100,7 @@ impl Maps {
         }
         Ok(Maps {
             profile,
+            slot_keys4: open(MAP_SLOT_KEYS4)?,
             slots4: open(MAP_SLOTS4)?,
             flows: open(MAP_FLOWS)?,
             counters: open(MAP_COUNTERS)?,
@@ -116,9 +119,10 @@ impl Maps {
         Ok(())
     }
 
-    fn named(&self) -> [(&'static str, &Map); 7] {
+    fn named(&self) -> [(&'static str, &Map); 8] {
         [
             (MAP_PROFILE, &self.profile),
+            (MAP_SLOT_KEYS4, &self.slot_keys4),
             (MAP_SLOTS4, &self.slots4),
             (MAP_FLOWS, &self.flows),
             (MAP_COUNTERS, &self.counters),
@@ -234,14 +238,16 @@ impl Maps {
     pub fn purge_flows_of(&mut self, index: u32) -> Result<usize> {
         let of_plan = |profile: u16| u32::from(profile) == index;
         let mut doomed = Vec::new();
-        lookup_batch::<u32, Slot4>(map_data(&self.slots4)?, MAP_SLOTS4, |at, slot| {
-            if slot.in_use() && of_plan(slot.key.profile) {
+        self.for_each_slot(|at, key, _| {
+            if of_plan(key.profile) {
                 doomed.push(at);
             }
         })?;
-        let mut slots = self.slot_array()?;
+        let mut states = self.slot_states()?;
         for at in &doomed {
-            slots.set(*at, Slot4::default(), 0).context(|| format!("clearing {MAP_SLOTS4}"))?;
+            // A state never used (`last_ns` 0) frees the slot, whatever its key.
+            let cleared = FlowState::default();
+            states.set(*at, cleared, 0).context(|| format!("clearing {MAP_SLOTS4}"))?;
         }
         let in_table = remove_flows_where(&mut self.flows, MAP_FLOWS, |k| of_plan(k.profile))?;
         Ok(doomed.len() + in_table)
@@ -350,11 +356,7 @@ impl Maps {
     /// Calls `f` with every flow of both tables, batch by batch, holding no more than one
     /// batch in memory.
     pub fn for_each_flow(&self, mut f: impl FnMut(Flow)) -> Result<()> {
-        lookup_batch::<u32, Slot4>(map_data(&self.slots4)?, MAP_SLOTS4, |_, slot| {
-            if slot.in_use() {
-                f(Flow { key: slot.key.widen(), state: slot.state })
-            }
-        })?;
+        self.for_each_slot(|_, key, state| f(Flow { key: key.widen(), state }))?;
         lookup_batch::<FlowKey, FlowState>(map_data(&self.flows)?, MAP_FLOWS, |key, state| {
             f(Flow { key, state })
         })
@@ -391,12 +393,17 @@ impl Maps {
     pub fn write_flow(&mut self, flow: &Flow) -> Result<()> {
         if flow.key.family == family::IPV4 {
             let key = FlowKey4::of(&flow.key);
-            let mut slots = self.slot_array()?;
-            let at = slot_of(&key, slots.len() - 1);
-            let slot = slots.get(&at, 0).context(|| format!("reading {MAP_SLOTS4}"))?;
-            if slot.holds(&key) {
-                let slot = Slot4 { state: flow.state, ..slot };
-                return slots.set(at, slot, 0).context(|| "writing a flow".to_string());
+            let keys: Array<&MapData, SlotKeys4> = Array::try_from(&self.slot_keys4)
+                .context(|| format!("opening {MAP_SLOT_KEYS4}"))?;
+            let set = set_of(&key, keys.len() - 1);
+            let seen = keys.get(&set, 0).context(|| format!("reading {MAP_SLOT_KEYS4}"))?;
+            let mut states = self.slot_states()?;
+            for way in 0..SLOT_WAYS {
+                let at = set * SLOT_WAYS + way;
+                let state = states.get(&at, 0).context(|| format!("reading {MAP_SLOTS4}"))?;
+                if seen.has(way as usize, &key) && state.in_use() {
+                    return states.set(at, flow.state, 0).context(|| "writing a flow".to_string());
+                }
             }
         }
         let mut table: HashMap<&mut MapData, FlowKey, FlowState> =
@@ -404,8 +411,24 @@ impl Maps {
         table.insert(flow.key, flow.state, 0).context(|| "writing a flow".to_string())
     }
 
-    fn slot_array(&mut self) -> Result<Array<&mut MapData, Slot4>> {
+    fn slot_states(&mut self) -> Result<Array<&mut MapData, FlowState>> {
         Array::try_from(&mut self.slots4).context(|| format!("opening {MAP_SLOTS4}"))
+    }
+
+    /// Calls `f` with the index, key and state of every slot in use, the keys read first and
+    /// the states in batches.
+    fn for_each_slot(&self, mut f: impl FnMut(u32, FlowKey4, FlowState)) -> Result<()> {
+        let mut sets = Vec::new();
+        lookup_batch::<u32, SlotKeys4>(map_data(&self.slot_keys4)?, MAP_SLOT_KEYS4, |_, keys| {
+            sets.push(keys)
+        })?;
+        lookup_batch::<u32, FlowState>(map_data(&self.slots4)?, MAP_SLOTS4, |at, state| {
+            let set = sets.get((at / SLOT_WAYS) as usize);
+            let key = set.and_then(|set| set.keys.get((at % SLOT_WAYS) as usize));
+            if let Some(key) = key.filter(|_| state.in_use()) {
+                f(at, *key, state)
+            }
+        })
     }
 
     /// Number of flows in the tables.
@@ -425,9 +448,7 @@ impl Maps {
     /// IPv4 flows in the slot table (the others are in the LRU table).
     pub fn slots_in_use(&self) -> Result<usize> {
         let mut count = 0;
-        lookup_batch::<u32, Slot4>(map_data(&self.slots4)?, MAP_SLOTS4, |_, slot| {
-            count += usize::from(slot.in_use())
-        })?;
+        self.for_each_slot(|_, _, _| count += 1)?;
         Ok(count)
     }
 

@@ -203,10 +203,11 @@ fn attach_reports_how_it_read_the_input_and_what_it_set() {
     let tables = "flows: 65536 IPv4 slots, and 65536 in the LRU table (IPv6, IPv4 without a slot)";
     assert!(message.contains(tables), "{message}");
     let stats = bed.stats();
-    // 65,536 slots of 128 bytes and an LRU table of 65,536 entries (a 48-byte kernel header,
-    // 40-byte key and 64-byte state), preallocated: at least those, and not wildly more.
+    // 65,536 slots (a 64-byte state, a quarter of a 64-byte line of keys) and an LRU table
+    // of 65,536 entries (a 48-byte kernel header, 40-byte key and 64-byte state),
+    // preallocated: at least those, and not wildly more.
     let memory = stats["memory_bytes"].as_u64().expect("stats --json has memory_bytes");
-    let entries = 65_536 * (128 + (48 + 40 + 64));
+    let entries = 65_536 * ((64 + 16) + (48 + 40 + 64));
     assert!((entries..3 * entries).contains(&memory), "memory {memory} for {entries}");
     assert_eq!(stats["profile"]["cir_bps"], 8_000_000);
     assert_eq!(stats["profile"]["cbs_bytes"], 200_000);

@@ -155,10 +155,10 @@ fn ipv4_and_ipv6_flows_are_listed_together_and_the_top_is_the_heaviest() {
     assert_eq!(loaded.maps.top_flows(10).unwrap().len(), 4);
 }
 
-/// Source ports of `n` TCP flows 10.0.0.1:port -> 10.0.0.2:80 whose keys share one set (two
-/// slots) of the slot table of a policer loaded for 1024 flows.
+/// Source ports of `n` TCP flows 10.0.0.1:port -> 10.0.0.2:80 whose keys share one set of
+/// the slot table of a policer loaded for 1024 flows.
 fn ports_of_one_set(n: usize) -> Vec<u16> {
-    let mask = policer_common::slot_count(1024) - 1;
+    let mask = policer_common::slot_sets(1024) - 1;
     let set_of = |port: u16| {
         let key = FlowKey4 {
             src: [10, 0, 0, 1],
@@ -168,7 +168,7 @@ fn ports_of_one_set(n: usize) -> Vec<u16> {
             proto: 6,
             ..FlowKey4::default()
         };
-        policer_common::slot_of(&key, mask) >> 1
+        policer_common::set_of(&key, mask)
     };
     let set = set_of(1);
     (1..u16::MAX).filter(|port| set_of(*port) == set).take(n).collect()
@@ -178,24 +178,27 @@ fn flow_frame(port: u16) -> Vec<u8> {
     Packet::tcp("10.0.0.1", "10.0.0.2", port, 80).frame(1500)
 }
 
+/// The ways of a set, and one flow more.
+const WAYS: usize = policer_common::SLOT_WAYS as usize;
+
 #[test]
-fn a_third_active_flow_of_a_slot_set_goes_to_the_lru_table_and_keeps_its_bucket() {
+fn a_flow_finding_its_set_held_by_active_flows_goes_to_the_lru_table_and_keeps_its_bucket() {
     for kind in KINDS {
         // A bucket of one frame, no debt, 1 byte/s: no flow is ever quiet long enough to be
         // forgotten, and each flow's second frame is red wherever its state lives.
         let mut loaded = load(kind, 1500, 0, key_mode::FIVE_TUPLE);
-        let ports = ports_of_one_set(3);
+        let ports = ports_of_one_set(WAYS + 1);
         for port in &ports {
             assert_eq!(run(&mut loaded, &flow_frame(*port)), PASS, "{kind:?} {port}");
         }
         for port in &ports {
             assert_eq!(run(&mut loaded, &flow_frame(*port)), DROP, "{kind:?} {port}");
         }
-        assert_eq!(loaded.maps.slots_in_use().unwrap(), 2, "{kind:?}");
-        assert_eq!(loaded.maps.flows().unwrap().len(), 3, "{kind:?}");
+        assert_eq!(loaded.maps.slots_in_use().unwrap(), WAYS, "{kind:?}");
+        assert_eq!(loaded.maps.flows().unwrap().len(), WAYS + 1, "{kind:?}");
         let counters = loaded.maps.counters().unwrap();
-        assert_eq!(counters.get(counter::NEW_FLOWS).packets, 3, "{kind:?}");
-        assert_eq!(counters.get(counter::RED).packets, 3, "{kind:?}");
+        assert_eq!(counters.get(counter::NEW_FLOWS).packets, WAYS as u64 + 1, "{kind:?}");
+        assert_eq!(counters.get(counter::RED).packets, WAYS as u64 + 1, "{kind:?}");
     }
 }
 
@@ -205,20 +208,22 @@ fn a_flow_quiet_for_its_buckets_fill_time_gives_its_slot_to_a_new_flow() {
         // 1 GB/s and a bucket of 1500 bytes: full again 1.5 us after a packet.
         let profile = Profile::new(1_000_000_000, 1500, 0, 0, action::PASS, action::DROP);
         let mut loaded = Loaded::load(&profile.unwrap(), 1024, kind).expect("load");
-        let ports = ports_of_one_set(3);
+        let ports = ports_of_one_set(WAYS + 1);
         for port in &ports {
             assert_eq!(run(&mut loaded, &flow_frame(*port)), PASS, "{kind:?} {port}");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        // The third took the slot of the first, forgotten: no flow went to the LRU table.
-        assert_eq!(loaded.maps.slots_in_use().unwrap(), 2, "{kind:?}");
+        // The last took the slot of the first, seen the longest ago and forgotten: no flow
+        // went to the LRU table.
+        assert_eq!(loaded.maps.slots_in_use().unwrap(), WAYS, "{kind:?}");
         let mut listed: Vec<u16> =
             loaded.maps.flows().unwrap().iter().map(|f| f.key.src_port).collect();
         listed.sort_unstable();
-        let mut expected = vec![ports[1], ports[2]];
+        let mut expected = ports[1..].to_vec();
         expected.sort_unstable();
         assert_eq!(listed, expected, "{kind:?}");
-        assert_eq!(loaded.maps.counters().unwrap().get(counter::NEW_FLOWS).packets, 3);
+        let new_flows = loaded.maps.counters().unwrap().get(counter::NEW_FLOWS).packets;
+        assert_eq!(new_flows, WAYS as u64 + 1, "{kind:?}");
     }
 }
 

@@ -360,15 +360,18 @@ pub struct TableWalk {
 
 pub fn table_walk(n: u32, repeats: usize) -> anyhow::Result<TableWalk> {
     use aya::maps::{Array, HashMap, Map, MapData};
-    use policer_common::{FlowKey, FlowKey4, FlowState, MAP_FLOWS, MAP_SLOTS4, Slot4, slot_count};
-    anyhow::ensure!(n.is_power_of_two(), "the table walk fills every slot: n a power of two");
+    use policer_common::{
+        FlowKey, FlowKey4, FlowState, MAP_FLOWS, MAP_SLOT_KEYS4, MAP_SLOTS4, SLOT_WAYS, SlotKeys4,
+        slot_sets,
+    };
     let bed = policer_tests::Testbed::new();
     bed.attach(&["--cir", "10mbit", "--max-flows", &n.to_string()]);
     let dir = policer::pins::iface_dir(&bed.b_if).join("ingress");
-    let data = MapData::from_pin(dir.join(MAP_SLOTS4)).context("opening the slot table")?;
-    let mut slots: Array<MapData, Slot4> = Array::try_from(Map::Array(data))?;
-    let data = MapData::from_pin(dir.join(MAP_FLOWS)).context("opening the LRU flow table")?;
-    let mut table: HashMap<MapData, FlowKey, FlowState> = HashMap::try_from(Map::LruHashMap(data))?;
+    let open = |name: &str| MapData::from_pin(dir.join(name)).context(name.to_string());
+    let mut keys: Array<MapData, SlotKeys4> = Array::try_from(Map::Array(open(MAP_SLOT_KEYS4)?))?;
+    let mut states: Array<MapData, FlowState> = Array::try_from(Map::Array(open(MAP_SLOTS4)?))?;
+    let mut table: HashMap<MapData, FlowKey, FlowState> =
+        HashMap::try_from(Map::LruHashMap(open(MAP_FLOWS)?))?;
     let key = |i: u32, port: u16| FlowKey4 {
         src: (0x0a00_0000 | i).to_be_bytes(),
         dst: [192, 0, 2, 1],
@@ -377,17 +380,19 @@ pub fn table_walk(n: u32, repeats: usize) -> anyhow::Result<TableWalk> {
         proto: 6,
         ..FlowKey4::default()
     };
-    // Every slot in use and the LRU table full: 2n flows. A slot's key need not hash to it
-    // for the walk.
-    for i in 0..slot_count(n) {
-        let state =
-            FlowState { bytes: u64::from(i), packets: 1, last_ns: 1, ..FlowState::default() };
-        slots.set(i, Slot4 { key: key(i, 1024), state, ..Slot4::default() }, 0)?;
+    let state =
+        |i: u32| FlowState { bytes: u64::from(i), packets: 1, last_ns: 1, ..FlowState::default() };
+    // Every slot in use and the LRU table full. A slot's key need not hash to its set for
+    // the walk.
+    for set in 0..slot_sets(n) {
+        let ways = std::array::from_fn(|way| key(set * SLOT_WAYS + way as u32, 1024));
+        keys.set(set, SlotKeys4 { keys: ways }, 0)?;
+        for way in 0..SLOT_WAYS {
+            states.set(set * SLOT_WAYS + way, state(set * SLOT_WAYS + way), 0)?;
+        }
     }
     for i in 0..n {
-        let state =
-            FlowState { bytes: u64::from(i), packets: 1, last_ns: 1, ..FlowState::default() };
-        table.insert(key(i, 2048).widen(), state, 0)?;
+        table.insert(key(i, 2048).widen(), state(i), 0)?;
     }
     // The release build, as installed (`cargo install`): a debug build spends most of the
     // time copying the million entries.
@@ -421,7 +426,8 @@ impl TableWalk {
     pub fn markdown(&self) -> String {
         format!(
             "`policer flows IFACE --top 10 --json` over full tables, {} flows (the policer \
-             attached with `--max-flows {}`: as many IPv4 slots, and an LRU table as large): \
+             attached with `--max-flows {}`: the power of two at or above in IPv4 slots, and \
+             an LRU table of as many): \
              {} s, wall clock, the whole command (median, range). The policer's maps hold {} \
              bytes of kernel memory, {} bytes per flow of capacity.\n",
             self.flows,
