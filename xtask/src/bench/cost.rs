@@ -232,6 +232,7 @@ pub fn run(args: &CostArgs) -> anyhow::Result<Vec<CostRow>> {
     }
     drop(ours);
     drop(xdp_pass);
+    rows.push(flood_row(args, &mut anchors)?);
 
     let mut tc_pass = tc_runner(&mut base_object, PROG_TC_PASS)?;
     let mut ours = policer_runner(&mut policer_tc);
@@ -244,6 +245,25 @@ pub fn run(args: &CostArgs) -> anyhow::Result<Vec<CostRow>> {
         rows.extend(many_flows(args, n)?);
     }
     Ok(rows)
+}
+
+/// The flood benchmark's case, one frame after another through `BPF_PROG_TEST_RUN`: the
+/// policer at 1 Mbit/s with one bucket (`--key dst`, the defaults otherwise) drops all but
+/// the first few hundred frames, against a bare `XDP_DROP`.
+fn flood_row(args: &CostArgs, anchors: &mut Ebpf) -> anyhow::Result<CostRow> {
+    let profile = Profile::new(125_000, 12_500, 25_000, key_mode::DST, action::PASS, action::DROP)
+        .and_then(|p| p.with_mode(policer_common::mode::TCP))
+        .map_err(|e| anyhow::anyhow!("the flood's profile: {e:?}"))?;
+    let mut policer = Loaded::load(&profile, 1024, ProgramKind::Xdp)?;
+    let mut ours = policer_runner(&mut policer);
+    let mut drop = xdp_runner(anchors, super::load::PROG_XDP_DROP)?;
+    let frame = flow_frame(1, 64);
+    let s = interleaved(&mut [&mut ours, &mut drop], args.repeats, |run| {
+        Ok(run(&frame, args.runs)? as f64)
+    })?;
+    let case = "XDP, one hot flow of 64-byte frames, nearly all red and dropped (a flood; bare: \
+                XDP_DROP)";
+    Ok(row(case.to_string(), None, &s))
 }
 
 /// One hot IPv4 flow of 64- and 1514-byte frames through `programs` (policer, bare program,

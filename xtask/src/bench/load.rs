@@ -178,7 +178,7 @@ fn attach_bare(bed: &Testbed, mut ebpf: aya::Ebpf, name: &str) -> anyhow::Result
 }
 
 /// The bare XDP_DROP of the anchors' object.
-const PROG_XDP_DROP: &str = "xdp_drop";
+pub const PROG_XDP_DROP: &str = "xdp_drop";
 /// The generator's amplifier in the anchors' object.
 const PROG_XDP_FANOUT: &str = "xdp_fanout";
 
