@@ -241,10 +241,9 @@ fn colour_and_act(
 /// TCP's answer to a drop. TCP hears of a lost segment a round trip after it was dropped
 /// and answers by sending it again, cutting its window as it does; until then it cannot
 /// have slowed down. So once the debt's rules (`len-debt` mode, and the `len-debt` and
-/// watched phases of `tcp` mode) have dropped a packet of a flow, the debt's next red waits
-/// until the oldest segment dropped, or one before it, has come again, and the debt is
-/// counted afresh from that answer: what the flow borrowed before TCP could hear of the
-/// drop is not held against it a second time (counted, it brought a
+/// watched phases of `tcp` mode) have dropped a packet of a flow, the debt's next red waits until the oldest segment dropped, or one before it, has come
+/// again, and the debt is counted afresh from that answer: what the flow borrowed before
+/// TCP could hear of the drop is not held against it a second time (counted, it brought a
 /// second red, and a second cut, as soon as TCP had answered the first at round trips over
 /// 100 ms). Both follow the flow's own round trip, whatever it is. The floor (`-ebs`) is
 /// never waited for, so the bound `cir*T + cbs + ebs` holds. A packet that is no TCP

@@ -19,7 +19,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let profile = policer.profile()?;
     let counters = policer.counters()?;
     let flows = policer.flow_count()?;
-    let capacity = policer.flow_capacity()?;
+    let max_flows = policer.flow_capacity()?;
     let memory = policer.memory_bytes()?;
     let plans = policer.plans()?;
     if args.json {
@@ -31,7 +31,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
             "profile": profile_json(&profile),
             "counters": counters_json(&counters),
             "flows_active": flows,
-            "flows_max": capacity,
+            "flows_max": max_flows,
             "flows_new": counters.get(counter::NEW_FLOWS).packets,
             "flows_evicted_at_least": evicted(&counters, flows),
             "memory_bytes": memory,
@@ -103,7 +103,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     println!("  policed without ports:");
     print_row("ipv6 ext", counters.get(counter::EXT_CHAIN_TOO_LONG));
     println!(
-        "  flows {flows} of {capacity}: {} new flows seen, at least {} gone (an idle \
+        "  flows {flows} of {max_flows}: {} new flows seen, at least {} gone (an idle \
          IPv4 flow's slot is taken by a new flow, the least recently used goes when the LRU \
          table is full); kernel memory {}",
         counters.get(counter::NEW_FLOWS).packets,
