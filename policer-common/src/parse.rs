@@ -112,6 +112,27 @@ pub fn parse_with_layout<B: Bytes + ?Sized>(frame: &B) -> (Parsed, Layout) {
     (parsed.unwrap_or(Parsed::Malformed), layout)
 }
 
+/// Where the IP packet of a frame ends by its own header (IPv4 total length, IPv6 payload
+/// length), for an untagged frame or one with a single VLAN tag; `None` for anything else
+/// or a frame too short to say. An XDP frame in one buffer holds its whole packet, so only
+/// a frame shorter than this has more buffers (or is cut short): the XDP program asks the
+/// kernel for the whole length only then.
+#[inline(always)]
+pub fn ip_end<B: Bytes + ?Sized>(frame: &B) -> Option<u32> {
+    let mut l3 = ETH_HLEN;
+    let mut ethertype = read_be16(frame, 12)?;
+    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        ethertype = read_be16(frame, 16)?;
+        l3 += 4;
+    }
+    let ip_len = match ethertype {
+        ETH_P_IP => read_be16(frame, l3 + 2)? as usize,
+        ETH_P_IPV6 => IPV6_HLEN + read_be16(frame, l3 + 4)? as usize,
+        _ => return None,
+    };
+    Some((l3 + ip_len) as u32)
+}
+
 /// `None` when a header is cut short or invalid. Reads are sequential with early returns:
 /// evaluating several fallible reads before checking them lets the compiler spill values of
 /// reads that failed, which the verifier rejects as uninitialised.

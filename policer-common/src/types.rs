@@ -28,7 +28,7 @@ pub mod resend {
 /// remembers the last TCP segment it dropped, until TCP sends it again. 8: IPv4 flows in a
 /// slot table, one LRU table for IPv6 flows and IPv4 flows without a slot. 9: the slot
 /// table's keys a cache line per set of four, its states in an array of their own.)
-pub const LAYOUT_VERSION: u32 = 9;
+pub const LAYOUT_VERSION: u32 = 10;
 
 /// Most plans (prefixes with a profile of their own) one policer holds; profile 0 of the
 /// profile table is the default, so the table has `MAX_PLANS + 1` entries.
@@ -531,9 +531,19 @@ pub struct Counter {
 }
 const _: () = assert!(size_of::<Counter>() == 16);
 
+impl Counter {
+    /// Adds another counter's packets and bytes to this one.
+    pub fn add(&mut self, other: Counter) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+    }
+}
+
 /// Indices into the per-CPU counters map.
 pub mod counter {
-    /// Colours (index = `Colour as u32`).
+    /// Colours (index = `Colour as u32`). This and the outcomes below are totals of the
+    /// `BY_COLOUR` counters, which are all the kernel program counts for a policed packet
+    /// (one per-CPU counter per packet, not three): user space adds them up (`totals`).
     pub const GREEN: u32 = 0;
     pub const YELLOW: u32 = 1;
     pub const RED: u32 = 2;
@@ -560,6 +570,8 @@ pub mod counter {
     pub const FLOW_BUSY: u32 = 12;
     /// Per colour and outcome: `BY_COLOUR + colour * 3 + outcome` (passed, marked, dropped).
     pub const BY_COLOUR: u32 = 16;
+    /// The total of each outcome, in the order of `by_colour`'s outcomes.
+    pub const OUTCOMES: [u32; 3] = [PASSED, MARKED, DROPPED];
     /// Size of the counters map.
     pub const LEN: u32 = 32;
 
@@ -567,6 +579,18 @@ pub mod counter {
     /// (0 passed, 1 marked, 2 dropped).
     pub const fn by_colour(colour: u32, outcome: u32) -> u32 {
         BY_COLOUR + colour * 3 + outcome
+    }
+
+    /// Fills the colour and outcome totals of a counter table from its `BY_COLOUR` counters
+    /// (`add(total, part)` adds counter `part` into counter `total`).
+    pub fn totals(mut add: impl FnMut(u32, u32)) {
+        for colour in [GREEN, YELLOW, RED] {
+            for (outcome, total) in OUTCOMES.into_iter().enumerate() {
+                let part = by_colour(colour, outcome as u32);
+                add(colour, part);
+                add(total, part);
+            }
+        }
     }
 }
 

@@ -325,12 +325,28 @@ impl Maps {
         })
     }
 
-    /// One counter, CPU by CPU.
+    /// One counter, CPU by CPU (a colour or outcome total added up from its parts on each
+    /// CPU, as [`Maps::counters`] does over all of them).
     pub fn counter_per_cpu(&self, index: u32) -> Result<Vec<Counter>> {
         let array: PerCpuArray<&MapData, Counter> =
             PerCpuArray::try_from(&self.counters).context(|| format!("opening {MAP_COUNTERS}"))?;
-        let values = array.get(&index, 0).context(|| format!("reading {MAP_COUNTERS}"))?;
-        Ok(values.iter().copied().collect())
+        let read = |index: u32| -> Result<Vec<Counter>> {
+            let values = array.get(&index, 0).context(|| format!("reading {MAP_COUNTERS}"))?;
+            Ok(values.iter().copied().collect())
+        };
+        let mut per_cpu = read(index)?;
+        let mut parts = Vec::new();
+        counter::totals(|total, part| {
+            if total == index {
+                parts.push(part);
+            }
+        });
+        for part in parts {
+            for (sum, value) in per_cpu.iter_mut().zip(read(part)?) {
+                sum.add(value);
+            }
+        }
+        Ok(per_cpu)
     }
 
     /// Counters summed over CPUs.
@@ -341,6 +357,10 @@ impl Maps {
         for (index, sum) in sums.0.iter_mut().enumerate() {
             *sum = summed(&array, index as u32, MAP_COUNTERS)?;
         }
+        counter::totals(|total, part| {
+            let part = sums.0[part as usize];
+            sums.0[total as usize].add(part);
+        });
         Ok(sums)
     }
 
@@ -474,8 +494,7 @@ fn summed(array: &PerCpuArray<&MapData, Counter>, index: u32, name: &str) -> Res
     let per_cpu = array.get(&index, 0).context(|| format!("reading {name}"))?;
     let mut sum = Counter::default();
     for value in per_cpu.iter() {
-        sum.packets += value.packets;
-        sum.bytes += value.bytes;
+        sum.add(*value);
     }
     Ok(sum)
 }

@@ -440,3 +440,27 @@ fn a_gso_packet_is_charged_the_headers_of_every_segment() {
     let counters = loaded.maps.counters().unwrap();
     assert_eq!(counters.get(counter::GREEN).bytes, 3 * 1054 + 3054);
 }
+
+#[test]
+fn a_multi_buffer_xdp_frame_is_charged_whole() {
+    // BPF_PROG_TEST_RUN puts what does not fit in the first page of a 9000-byte frame into
+    // fragments: the parser sees the first buffer, the meter must be charged all of it.
+    let mut loaded = load(ProgramKind::Xdp, 1 << 20, 0, key_mode::FIVE_TUPLE);
+    let charged = |loaded: &Loaded| {
+        let counters = loaded.maps.counters().unwrap();
+        [counter::GREEN, counter::YELLOW, counter::RED]
+            .map(|c| counters.get(c).bytes)
+            .iter()
+            .sum::<u64>()
+    };
+    let jumbo = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(9000);
+    run(&mut loaded, &jumbo);
+    assert_eq!(charged(&loaded), 9000);
+    // A frame in one buffer is charged its length, however long its IP header says it is.
+    let mut short = Packet::tcp("10.0.0.1", "10.0.0.2", 1, 2).frame(1000);
+    run(&mut loaded, &short);
+    assert_eq!(charged(&loaded), 10_000);
+    short[16..18].copy_from_slice(&4000u16.to_be_bytes());
+    run(&mut loaded, &short);
+    assert_eq!(charged(&loaded), 11_000);
+}

@@ -320,6 +320,26 @@ fn layout_gives_the_ip_offset_and_the_headers_every_segment_repeats() {
 }
 
 #[test]
+fn ip_end_is_where_the_ip_header_says_the_packet_ends() {
+    // `ipv4` says 100 bytes in all; the frame may be longer (padding) or shorter (cut, or in
+    // more buffers than this one): ip_end reads the header, not the frame.
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_TCP), &tcp(SPORT, DPORT)]);
+    assert_eq!(ip_end(&f[..]), Some(14 + 100));
+    let f = frame(&[&ethernet(&[0x8100], ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP)]);
+    assert_eq!(ip_end(&f[..]), Some(18 + 100));
+    let mut v6 = ipv6(IPPROTO_UDP);
+    v6[4..6].copy_from_slice(&1000u16.to_be_bytes());
+    let f = frame(&[&ethernet(&[], ETH_P_IPV6), &v6]);
+    assert_eq!(ip_end(&f[..]), Some(14 + 40 + 1000));
+    // Not IP, two tags, or too short to tell: unknown (the kernel is asked).
+    assert_eq!(ip_end(&ethernet(&[], ETH_P_ARP)[..]), None);
+    let f = frame(&[&ethernet(&[0x88a8, 0x8100], ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP)]);
+    assert_eq!(ip_end(&f[..]), None);
+    let f = frame(&[&ethernet(&[], ETH_P_IP), &ipv4(5, 0, IPPROTO_UDP)]);
+    assert_eq!(ip_end(&f[..14 + 3]), None);
+}
+
+#[test]
 fn a_tcp_segment_gives_its_sequence_number_and_anything_else_0() {
     let mut segment = tcp(SPORT, DPORT);
     segment[4..8].copy_from_slice(&0xfedc_ba98u32.to_be_bytes());
