@@ -138,6 +138,9 @@ const LOCK_TRIES: u32 = 128;
 pub fn policer_xdp(ctx: XdpContext) -> u32 {
     let mut frame = PacketBytes::new(ctx.data(), ctx.data_end());
     let linear = (ctx.data_end() - ctx.data()) as u32;
+    // Read here, before the parser, though the parser reads the same headers again: taken
+    // from the parsed layout, the choice came after every parse path, and the verifier
+    // walked each of them twice, past its limit (docs/cost.md).
     let wire_len = match parse::ip_end(&frame) {
         Some(end) if end <= linear => linear,
         // SAFETY: the helper reads the length of the buffer the context describes.

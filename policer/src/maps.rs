@@ -330,11 +330,7 @@ impl Maps {
     pub fn counter_per_cpu(&self, index: u32) -> Result<Vec<Counter>> {
         let array: PerCpuArray<&MapData, Counter> =
             PerCpuArray::try_from(&self.counters).context(|| format!("opening {MAP_COUNTERS}"))?;
-        let read = |index: u32| -> Result<Vec<Counter>> {
-            let values = array.get(&index, 0).context(|| format!("reading {MAP_COUNTERS}"))?;
-            Ok(values.iter().copied().collect())
-        };
-        let mut per_cpu = read(index)?;
+        let mut sums = per_cpu(&array, index, MAP_COUNTERS)?;
         let mut parts = Vec::new();
         counter::totals(|total, part| {
             if total == index {
@@ -342,11 +338,11 @@ impl Maps {
             }
         });
         for part in parts {
-            for (sum, value) in per_cpu.iter_mut().zip(read(part)?) {
+            for (sum, value) in sums.iter_mut().zip(per_cpu(&array, part, MAP_COUNTERS)?) {
                 sum.add(value);
             }
         }
-        Ok(per_cpu)
+        Ok(sums)
     }
 
     /// Counters summed over CPUs.
@@ -491,12 +487,17 @@ impl Maps {
 
 /// Entry `index` of a per-CPU counters map, summed over CPUs.
 fn summed(array: &PerCpuArray<&MapData, Counter>, index: u32, name: &str) -> Result<Counter> {
-    let per_cpu = array.get(&index, 0).context(|| format!("reading {name}"))?;
     let mut sum = Counter::default();
-    for value in per_cpu.iter() {
-        sum.add(*value);
+    for value in per_cpu(array, index, name)? {
+        sum.add(value);
     }
     Ok(sum)
+}
+
+/// Counter `index` of a per-CPU counter map, CPU by CPU.
+fn per_cpu(array: &PerCpuArray<&MapData, Counter>, index: u32, name: &str) -> Result<Vec<Counter>> {
+    let values = array.get(&index, 0).context(|| format!("reading {name}"))?;
+    Ok(values.iter().copied().collect())
 }
 
 /// Runs `f` on a plan trie of `N`-byte addresses (4: IPv4, 16: IPv6).
