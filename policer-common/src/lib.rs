@@ -13,5 +13,7 @@ pub mod parse;
 pub mod rewrite;
 pub mod types;
 
+// The kernel crate names `Pod` through this crate, which it depends on for the map types.
+pub use bytemuck::Pod;
 pub use meter::{Colour, Phase, police, police_and_act};
 pub use types::*;

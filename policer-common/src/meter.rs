@@ -71,9 +71,9 @@ pub fn restart_flow(profile: &Profile, state: &mut FlowState, now_ns: u64) {
         tokens,
         last_ns,
         debt,
-        packets,
-        bytes,
-        red_packets,
+        packets: _,
+        bytes: _,
+        red_packets: _,
         lock: _,
         resend,
         dropped_seq,
@@ -81,11 +81,21 @@ pub fn restart_flow(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     state.tokens = tokens;
     state.last_ns = last_ns;
     state.debt = debt;
-    state.packets = packets;
-    state.bytes = bytes;
-    state.red_packets = red_packets;
+    // The counts are 0, stored one by one: not merged by the compiler into a `memset`,
+    // which this BPF build calls as a function (a loop over the bytes).
+    clear(&mut state.packets);
+    clear(&mut state.bytes);
+    clear(&mut state.red_packets);
     state.resend = resend;
     state.dropped_seq = dropped_seq;
+}
+
+/// Sets a word to 0 with a store of its own (volatile: never merged with its neighbours'
+/// into a `memset` call).
+#[inline(always)]
+fn clear(word: &mut u64) {
+    // SAFETY: a write through a live, aligned, exclusive reference.
+    unsafe { core::ptr::write_volatile(word, 0) };
 }
 
 /// Whether a flow has been quiet long enough to be forgotten: for [`Profile::fill_ns`], the

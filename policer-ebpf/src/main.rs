@@ -63,7 +63,10 @@
 mod frame;
 mod runtime;
 
-use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
+use core::{
+    intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg},
+    mem::MaybeUninit,
+};
 
 use aya_ebpf::{
     EbpfContext,
@@ -76,8 +79,8 @@ use aya_ebpf::{
 use aya_log_ebpf::warn;
 use policer_common::{
     Colour, Counter, DEFAULT_MAX_FLOWS, FlowKey, FlowKey4, FlowState, MAX_PLANS, PROFILE_TABLE_LEN,
-    Profile, ProfileCell, SLOT_WAYS, SlotKeys4, counter, family, meter,
-    parse::{self, Layout, Parsed},
+    Pod, Profile, ProfileCell, SLOT_WAYS, SlotKeys4, counter, family, meter,
+    parse::{self, Layout},
     plan_counter, plan_match,
     rewrite::{self, Outcome},
 };
@@ -192,13 +195,16 @@ fn police_frame<C: EbpfContext>(
     frame: &mut PacketBytes,
     wire_len: impl Fn(&Layout) -> u32,
 ) -> Verdict {
-    let (parsed, layout) = parse::parse_with_layout(frame);
+    let mut key_storage = MaybeUninit::uninit();
+    let key: &mut FlowKey = zeroed(&mut key_storage);
+    let mut layout = Layout::default();
+    let kind = parse::parse_into(frame, key, &mut layout);
     let len = wire_len(&layout);
-    let mut key = match parsed {
-        Parsed::Flow(key) => key,
-        Parsed::NonIp => return count_and_pass(counter::NON_IP, len),
-        Parsed::Malformed => return count_and_pass(counter::UNPARSED, len),
-    };
+    match kind {
+        parse::Kind::Flow => {}
+        parse::Kind::NonIp => return count_and_pass(counter::NON_IP, len),
+        parse::Kind::Malformed => return count_and_pass(counter::UNPARSED, len),
+    }
     if layout.ext_chain_too_long {
         count(counter::EXT_CHAIN_TOO_LONG, len);
     }
@@ -211,7 +217,7 @@ fn police_frame<C: EbpfContext>(
     let (profile, plan) = if default.plans == 0 {
         (default, 0)
     } else {
-        let plan = plan_of(&key, default.plan_match);
+        let plan = plan_of(key, default.plan_match);
         let Some(profile) = profile_in_force(plan) else {
             return count_and_pass(counter::NO_PROFILE, len);
         };
@@ -224,7 +230,7 @@ fn police_frame<C: EbpfContext>(
     key.restrict_to(profile.key_mode);
     key.profile = plan as u16;
     let packet = Packet { len, ect, tcp_seq: layout.tcp_seq };
-    let (colour, act) = match police_flow(&key, profile, &packet) {
+    let (colour, act) = match police_flow(key, profile, &packet) {
         Policed::Coloured(colour, act) => (colour, act),
         Policed::NoEntry => {
             warn!(ctx, "flow table error: frame of {} bytes passed unpoliced", len);
@@ -249,6 +255,23 @@ fn police_frame<C: EbpfContext>(
         Outcome::Passed | Outcome::Marked => Verdict::Pass,
         Outcome::Dropped => Verdict::Drop,
     }
+}
+
+/// `storage` set to all zeroes with one 8-byte store per word. Reason: zeroing a key or a
+/// flow state the plain way (`FlowKey::default()`) is a `memset`, which this BPF build
+/// calls as a function (a loop over the bytes); the key is zeroed on every packet.
+#[inline(always)]
+fn zeroed<T: Pod>(storage: &mut MaybeUninit<T>) -> &mut T {
+    const { assert!(align_of::<T>() >= 8 && size_of::<T>() % 8 == 0) };
+    let words = storage.as_mut_ptr().cast::<u64>();
+    for word in 0..size_of::<T>() / size_of::<u64>() {
+        // SAFETY: `words` points to the storage of a `T`, 8-aligned and a whole number of
+        // words long (asserted above); each word is inside it. Volatile, so the compiler
+        // does not merge the stores into a `memset`.
+        unsafe { words.add(word).write_volatile(0) };
+    }
+    // SAFETY: every byte was written above, and any bits are a valid `T` (`Pod`).
+    unsafe { storage.assume_init_mut() }
 }
 
 /// What became of a packet at its flow's bucket.
@@ -338,7 +361,10 @@ fn place_of(key: &FlowKey, profile: &Profile, now: u64) -> Option<Place> {
         return Some(free);
     }
     // Another CPU may insert the same flow first: BPF_NOEXIST keeps its state.
-    if POLICER_FLOWS.insert(key, meter::new_flow(profile, now), BPF_NOEXIST as u64).is_ok() {
+    let mut state_storage = MaybeUninit::uninit();
+    let state: &mut FlowState = zeroed(&mut state_storage);
+    meter::restart_flow(profile, state, now);
+    if POLICER_FLOWS.insert(key, &*state, BPF_NOEXIST as u64).is_ok() {
         count(counter::NEW_FLOWS, 0);
     }
     POLICER_FLOWS.get_ptr_mut(key).map(Place::Table)
