@@ -6,8 +6,11 @@
 //! Cost. The hot path is one parse, a multiply-and-shift to the flow's slot, one clock read,
 //! one atomic compare-and-exchange and one exchange on the flow's own slot, the meter, and
 //! one per-CPU counter (`cargo xtask bench cost` measures it against the per-flow bucket a C
-//! author writes; bench/RESULTS.md). What was taken out, and what each piece cost, is in
-//! docs/cost.md.
+//! author writes; bench/RESULTS.md). The parser writes the flow key into a key zeroed on the
+//! stack (`parse::parse_into`, [`zeroed`]), never through a `memset` or `memcpy`, which this
+//! BPF build calls as functions looping over bytes; returned by value, the key's addresses
+//! were carried as 32 separate bytes, a third of the hot path. What was taken out, and what
+//! each piece cost, is in docs/cost.md.
 //!
 //! Flow tables. IPv4 flows live in a slot table, sets of four slots: a flow's set is the hash
 //! of its key (`set_of`: a multiply, no hash-map lookup, which cost a third of the hot
