@@ -150,6 +150,7 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
     if tcp_mode {
         tcp::restart_after_pause(profile, state, now_ns);
     }
+    let before = state.tokens;
     refill(profile, state, now_ns);
     let need = scaled(len as u64);
     if tcp_mode && marked {
@@ -159,11 +160,14 @@ fn colour(profile: &Profile, state: &mut FlowState, len: u32, now_ns: u64, marke
             return colour;
         }
     } else if tcp_mode {
-        tcp::after_refill(profile, state);
+        tcp::after_refill(profile, state, state.tokens.wrapping_sub(before));
     }
     if state.tokens >= need {
         state.tokens = state.tokens.wrapping_sub(need);
         if tcp_mode {
+            if !marked {
+                tcp::took(state, need);
+            }
             tcp::after_green(profile, state, now_ns);
         }
         return Colour::Green;
@@ -215,10 +219,10 @@ pub fn police_and_act(
     ect: bool,
     tcp_seq: u32,
 ) -> (Colour, u8) {
-    resend::before(profile, state, tcp_seq);
+    resend::before(profile, state, tcp_seq, len, now_ns);
     let (colour, act) = colour_and_act(profile, state, len, now_ns, ect);
     if act == action::DROP {
-        resend::dropped(profile, state);
+        resend::dropped(profile, state, now_ns);
     }
     (colour, act)
 }
@@ -265,16 +269,17 @@ fn colour_and_act(
 pub mod resend {
     use crate::types::{
         FlowState, Profile,
-        resend::{RESENT, WAITING},
+        resend::{RESENT, STATE, TIME_SHIFT, TIME_UNIT_SHIFT, WAITING},
     };
 
     /// Before the meter: a sequence number at or before the oldest one awaited (they wrap)
-    /// is that segment sent again, and the debt starts afresh. While nothing is awaited, the
-    /// packet's sequence number is noted, to be awaited should the meter drop it.
+    /// is that segment sent again, `len` bytes, and the debt starts afresh. While nothing is
+    /// awaited, the packet's sequence number is noted, to be awaited should the meter drop
+    /// it.
     #[inline(always)]
-    pub fn before(profile: &Profile, state: &mut FlowState, seq: u32) {
+    pub fn before(profile: &Profile, state: &mut FlowState, seq: u32, len: u32, now_ns: u64) {
         let resend = fresh(state);
-        if resend != WAITING {
+        if resend & STATE != WAITING {
             state.dropped_seq = seq;
             // Written only when it changes: the common packet stores one word, not two.
             if resend != 0 {
@@ -282,19 +287,21 @@ pub mod resend {
             }
         } else if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
             state.resend = RESENT;
-            super::settle_debt(profile, state);
+            let answer_ns = since(resend, now_ns);
+            super::settle_debt(profile, state, answer_ns, len);
         }
     }
 
-    /// The packet was dropped: in the debt's rules, wait for the oldest segment dropped
-    /// (this one, unless one before it is still awaited) to come again. A `tcp`-mode flow's
-    /// drops in slow start or plain are a plain bucket's, and arm nothing: TCP's recovery
-    /// from a slow start's losses takes many round trips, and the debt's reds waiting on it
-    /// let the flow borrow to the floor (CUBIC at 150 and 250 ms, 50 Mbit/s).
+    /// The packet was dropped at `now_ns`: in the debt's rules, wait for the oldest segment
+    /// dropped (this one, unless one before it is still awaited) to come again, and keep
+    /// the time of the drop. A `tcp`-mode flow's drops in slow start or plain are a plain
+    /// bucket's, and arm nothing: TCP's recovery from a slow start's losses takes many
+    /// round trips, and the debt's reds waiting on it let the flow borrow to the floor
+    /// (CUBIC at 150 and 250 ms, 50 Mbit/s).
     #[inline(always)]
-    pub fn dropped(profile: &Profile, state: &mut FlowState) {
-        if fresh(state) != WAITING && super::in_debt_rules(profile, state) {
-            state.resend = WAITING;
+    pub fn dropped(profile: &Profile, state: &mut FlowState, now_ns: u64) {
+        if fresh(state) & STATE != WAITING && super::in_debt_rules(profile, state) {
+            state.resend = WAITING | (units(now_ns) << TIME_SHIFT);
         }
     }
 
@@ -303,6 +310,21 @@ pub mod resend {
     #[inline(always)]
     pub fn answered(state: &FlowState) -> bool {
         fresh(state) == 0
+    }
+
+    /// The clock in the units the resend word keeps, as many of its low bits as the word
+    /// holds.
+    #[inline(always)]
+    fn units(now_ns: u64) -> u32 {
+        ((now_ns >> TIME_UNIT_SHIFT) as u32) & (u32::MAX >> TIME_SHIFT)
+    }
+
+    /// Nanoseconds from the drop a resend word keeps to `now_ns` (the units wrap every
+    /// 19 hours; a resend that long awaited is long past any rule that reads it).
+    #[inline(always)]
+    fn since(resend: u32, now_ns: u64) -> u64 {
+        let elapsed = units(now_ns).wrapping_sub(resend >> TIME_SHIFT) & (u32::MAX >> TIME_SHIFT);
+        (elapsed as u64) << TIME_UNIT_SHIFT
     }
 
     /// `state.resend` read from memory again (see the module comment).
@@ -320,11 +342,18 @@ fn in_debt_rules(profile: &Profile, state: &FlowState) -> bool {
     profile.mode == mode::LEN_DEBT || (profile.mode == mode::TCP && tcp::in_debt_rules(state))
 }
 
-/// The debt counted afresh (TCP has answered a drop), under the debt's rules only: JunosE's
-/// debt is exact, and the other `tcp` phases keep no debt.
+/// TCP has answered a drop `answer_ns` after it with a resend of `len` bytes: under the
+/// debt's rules only (JunosE's debt is exact, and the other `tcp` phases keep no debt), the
+/// debt is counted afresh, unless in `tcp` mode the answer came too soon for TCP's window to
+/// hold the flow at the rate ([`tcp::window_too_small`]): then the flow is plain.
 #[inline(always)]
-fn settle_debt(profile: &Profile, state: &mut FlowState) {
-    if in_debt_rules(profile, state) {
+fn settle_debt(profile: &Profile, state: &mut FlowState, answer_ns: u64, len: u32) {
+    if !in_debt_rules(profile, state) {
+        return;
+    }
+    if profile.mode == mode::TCP && tcp::window_too_small(profile, answer_ns, len) {
+        tcp::become_plain(profile, state);
+    } else {
         tcp::clear_debt(state);
     }
 }

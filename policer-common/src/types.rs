@@ -19,6 +19,13 @@ pub mod resend {
     pub const WAITING: u32 = 1;
     /// The packet being metered is the dropped one come again: TCP has answered.
     pub const RESENT: u32 = 2;
+    /// The bits of the word that hold one of the above; above them, while [`WAITING`], the
+    /// time of the drop.
+    pub const STATE: u32 = 0b11;
+    /// Where the time of the drop starts in the word.
+    pub const TIME_SHIFT: u32 = 2;
+    /// The unit of that time: 2^16 ns, 65.5 us.
+    pub const TIME_UNIT_SHIFT: u32 = 16;
 }
 
 /// Version of the pinned maps' layout. Bump it whenever a shared type changes, so that an

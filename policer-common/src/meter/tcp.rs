@@ -1,6 +1,6 @@
-//! `--mode tcp`: the `len-debt` rules, with a plain bucket for slow start, an immediate
-//! red for a flow that has repaid, and a plain bucket for a flow that ignores the debt's
-//! reds. Each rule's reason is here in a line; the measurements behind it are in
+//! `--mode tcp`: the debt's rules counted by what the flow takes beyond what it earns, with
+//! a plain bucket for slow start and for a flow that ignores the debt's reds. Each rule's
+//! reason is here in a line; the measurements behind it are in
 //! docs/algorithm.md ("`--mode tcp`, rule by rule"), and the alternatives tried and dropped,
 //! with their figures, in docs/tried.md.
 //!
@@ -13,19 +13,24 @@
 //!   [`SLOW_START_MIN_NS`], when that is TCP's loss recovery), or until its first
 //!   shortfall [`SLOW_START_MAX_NS`] or more after that red. If the flow was still losing
 //!   packets a second or more after its first red (TCP held by its losses, as under a plain
-//!   bucket: it has long left slow start), the `len-debt` rules follow, unless it lost a
+//!   bucket: it has long left slow start), the debt's rules follow, unless it lost a
 //!   burst of them late (BBR at short round trips: see the plain flows below). If it was
 //!   not, it crept back at about the rate with no loss since its start-up: BBR, out of its
 //!   start-up at its estimate of the rate (or CUBIC whose halved window is just under it).
-//!   Such a flow is **watched**: the `len-debt` rules, but borrowing half of `cbs` before
+//!   Such a flow is **watched**: the debt's rules, but borrowing half of `cbs` before
 //!   its bucket is next full makes it plain (CUBIC backs off at the first red and refills;
 //!   BBR, lent more, takes it for rate and borrows on to the floor).
-//! * **A flow that has repaid** (its bucket is full) gets its next shortfall red at once:
-//!   that is TCP growing past the rate again, and the red comes where a plain bucket's first
-//!   drop would, but alone. Later in the same borrowing the `len-debt` spacing applies,
-//!   widened to [`RED_SPACING_MIN_NS`] of the rate while the debt is shallow (see
-//!   [`red_spacing`]): TCP hears of a red a round trip later, and a second red before it
-//!   has cut is a second cut.
+//! * **The debt's rules**: the bucket lends, and a packet that finds it short is red once
+//!   the flow has taken [`red_depth`] more than it earned since TCP answered its last red
+//!   (`resend`: the dropped segment sent again), or since its bucket was last at its highest
+//!   after that, and TCP has answered; else yellow. What it earns comes off what it took, so
+//!   a flow that repays after TCP's cut owes nothing and gets no second red, however long
+//!   its round trip (counting the bytes it borrowed instead, as `len-debt` does, cut CUBIC
+//!   twice at 150 ms); a flow still over the rate after its cut gets its next red a round
+//!   trip later, however short its round trip (spaced by bytes, reds came too seldom for
+//!   CUBIC at 10 ms, which borrowed to the floor). A flow that has repaid its bucket is
+//!   past [`red_depth`] at its first shortfall: its red comes where a plain bucket's first
+//!   drop would, but alone.
 //! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
 //!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
 //!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
@@ -45,9 +50,10 @@
 //! signals are marks, which lose nothing.
 //!
 //! The phase lives in the top two bits of the flow's debt word (`ebs` is at most 4 GiB, so
-//! a debt stays under `2^62` nano-bytes): slow start, plain, watched, or none (`len-debt`).
+//! a debt stays under `2^62` nano-bytes): slow start, plain, watched, or none (the debt's
+//! rules; the rest of the word is what the flow took beyond what it earned).
 
-use super::{Colour, at_floor, borrow_len_debt, scaled};
+use super::{Colour, at_floor, scaled};
 use crate::types::{FlowState, MAX_BURST_BYTES, NANOS_PER_SEC, Profile};
 
 /// In slow start; the rest of the word is [`LATE_RED`], the count of [`LATE_REDS`] and the
@@ -55,8 +61,8 @@ use crate::types::{FlowState, MAX_BURST_BYTES, NANOS_PER_SEC, Profile};
 pub const SLOW_START: u64 = 0b10 << 62;
 /// A plain bucket at the floor; nothing else in the word.
 pub const PLAIN: u64 = 0b01 << 62;
-/// The `len-debt` rules, watched (plain once it borrows half of `cbs` before its bucket is
-/// full again): the rest of the word is the debt.
+/// The debt's rules, watched (plain once it borrows half of `cbs` before its bucket is full
+/// again): the rest of the word is what the flow took beyond what it earned.
 pub const WATCHED: u64 = 0b11 << 62;
 /// The phase bits of the debt word (none: the `len-debt` rules, the word is the debt).
 const PHASE_BITS: u64 = 0b11 << 62;
@@ -106,14 +112,15 @@ pub const SLOW_START_MIN_NS: u64 = SLOW_START_MAX_NS / 5;
 /// round trip), which must not lend it `ebs` again (docs/tried.md).
 pub const PLAIN_PAUSE_NS: u64 = 150 * NANOS_PER_SEC / 1000;
 
-/// The least borrowing between two of the debt's reds while the debt is shallow, as a time
-/// of the rate. Reason: TCP hears of a red a round trip later and cuts then, so a red sooner
-/// after the last is in the same loss window and cuts it twice. 200 ms covers round trips
-/// up to 100 ms, as the default `ebs` does (measured: docs/algorithm.md).
+/// The least borrowing between two of an ECN-capable flow's marks while the debt is
+/// shallow, as a time of the rate (its packets follow the `len-debt` rules, see
+/// `police_and_act`). Reason: TCP hears of a signal a round trip later and cuts then, so a
+/// signal sooner after the last is in the same window and cuts it twice. 200 ms covers
+/// round trips up to 100 ms, as the default `ebs` does (measured: docs/algorithm.md).
 pub const RED_SPACING_MIN_NS: u64 = 200 * NANOS_PER_SEC / 1000;
 
-/// The debt at which the `len-debt` rules' next red comes for a packet that borrows
-/// `borrowed`: `ebs`, or [`RED_SPACING_MIN_NS`] of the rate if more while the bucket is less
+/// The debt at which the `len-debt` rules' next red comes for an ECN-capable packet that
+/// borrows `borrowed`: `ebs`, or [`RED_SPACING_MIN_NS`] of the rate if more while the bucket is less
 /// than half of `ebs` in debt (within [`MAX_BURST_BYTES`], so that a debt stays under
 /// `2^62`). Deeper, `ebs`. Reason: there the debt's reds must hold a flow that keeps
 /// climbing past the rate above the floor (spaced at every depth, CUBIC at short round
@@ -240,10 +247,11 @@ pub(super) fn marked(profile: &Profile, state: &mut FlowState, need: i64) -> Opt
     None
 }
 
-/// After the refill: a plain flow's bucket tops out at `cbs - ebs`; a flow whose bucket is
-/// full has repaid, and its next shortfall is red.
+/// After the refill, which `earned` tokens: a plain flow's bucket tops out at `cbs - ebs`;
+/// under the debt's rules, what the flow earned comes off what it took since TCP last
+/// answered (its debt word: see [`took`]).
 #[inline(always)]
-pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
+pub(super) fn after_refill(profile: &Profile, state: &mut FlowState, earned: i64) {
     match state.debt & PHASE_BITS {
         PLAIN => {
             let top = scaled(profile.cbs_bytes).wrapping_sub(scaled(profile.ebs_bytes));
@@ -252,12 +260,48 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState) {
             }
         }
         SLOW_START => {}
-        _ => {
-            if state.tokens == scaled(profile.cbs_bytes) {
-                state.debt = red_spacing(profile, 0);
-            }
+        phase => {
+            // A watched flow whose bucket is full again has repaid: the debt's rules.
+            let full = state.tokens == scaled(profile.cbs_bytes);
+            let phase = if phase == WATCHED && full { 0 } else { phase };
+            let earned = if earned > 0 { earned as u64 } else { 0 };
+            state.debt = phase | (state.debt & !PHASE_BITS).saturating_sub(earned);
         }
     }
+}
+
+/// A packet took `need` tokens: under the debt's rules, the flow's debt word counts what it
+/// took beyond what it earned since TCP last answered (or since its bucket was last at its
+/// highest after that), up to [`red_depth`].
+#[inline(always)]
+pub(super) fn took(state: &mut FlowState, need: i64) {
+    let phase = state.debt & PHASE_BITS;
+    if phase == 0 || phase == WATCHED {
+        state.debt = phase | owed_with(state, need);
+    }
+}
+
+/// What the flow owes (the debt word without its phase) with `need` more taken, held under
+/// `MAX_BURST_BYTES` so that it stays clear of the phase bits.
+#[inline(always)]
+fn owed_with(state: &FlowState, need: i64) -> u64 {
+    let owed = (state.debt & !PHASE_BITS).saturating_add(need as u64);
+    let most = scaled(MAX_BURST_BYTES) as u64;
+    if owed < most { owed } else { most }
+}
+
+/// How much more than it earned a flow may have taken since TCP's last answer before a
+/// shortfall is red: a sixteenth of `cbs`, and at least two of the packet's size. Reason: a
+/// flow at the rate takes in bursts what it earns evenly (a TSO burst is about a
+/// millisecond of its rate, ACKs come in pairs and each lets two segments go); a red for
+/// that would cut a flow that is not over the rate. Much more (half of `cbs`), and a flow at
+/// a short round trip, whose window grows back within a few of them, outgrew the reds and
+/// borrowed to the floor (docs/tried.md).
+#[inline(always)]
+fn red_depth(profile: &Profile, need: i64) -> u64 {
+    let depth = scaled(profile.cbs_bytes / 16) as u64;
+    let two = (need as u64).saturating_mul(2);
+    if depth > two { depth } else { two }
 }
 
 /// After a green: a slow start that has had its red ends once the bucket is half full, from
@@ -287,10 +331,36 @@ pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64)
 /// and empty if it was borrowing. Reason: a fuller one would lend it more, which BBR takes
 /// for rate (left full, it doubled BBR's losses: docs/tried.md).
 #[inline(always)]
-fn become_plain(profile: &Profile, state: &mut FlowState) {
+pub(super) fn become_plain(profile: &Profile, state: &mut FlowState) {
     state.debt = PLAIN;
     let level = if state.tokens > 0 { state.tokens } else { 0 };
     state.tokens = level.wrapping_sub(scaled(profile.ebs_bytes));
+}
+
+/// The fewest packets in flight with which TCP can hear of a loss from the packets after
+/// it: fast retransmit waits for three duplicate ACKs, so a window of fewer than four
+/// packets that loses one can only wait for its retransmission timeout.
+pub const WINDOW_PACKETS: u64 = 4;
+
+/// Whether a flow whose drop TCP answered `answer_ns` later, with a packet of `len` bytes,
+/// moves fewer than [`WINDOW_PACKETS`] such packets at the rate in that time. Reason: the
+/// answer takes about a round trip, so that is its window at the rate; TCP's window cannot
+/// hold such a flow at the rate (at a round trip of a fraction of a millisecond, one packet
+/// in flight is already several times the rate), it is held by its losses alone, as under a
+/// plain bucket, and the debt's reds, however spaced, only add losses (CUBIC with no round
+/// trip: 861 reds a second, against 65 as plain: docs/tried.md).
+#[inline(always)]
+pub(super) fn window_too_small(profile: &Profile, answer_ns: u64, len: u32) -> bool {
+    // `len` is at most 64 KiB: four of it in nano-bytes are within u64. Compared by division,
+    // as the product of the time and the rate may not be (and a checked product is a
+    // 128-bit multiply, which BPF has not).
+    let least = (scaled(len as u64) as u64).wrapping_mul(WINDOW_PACKETS);
+    let cir = profile.cir_bytes_per_sec;
+    // The time in which the rate moves `least`, rounded up: shorter is a window too small.
+    match least.wrapping_add(cir).wrapping_sub(1).checked_div(cir) {
+        Some(least_ns) => answer_ns < least_ns,
+        None => false,
+    }
 }
 
 /// A packet that must borrow `borrowed` (see the module comment for the phases).
@@ -316,12 +386,14 @@ pub(super) fn borrow(
         become_plain(profile, state);
         return Colour::Red;
     }
-    state.debt &= !PHASE_BITS;
-    let colour = borrow_len_debt(profile, state, need, borrowed, red_spacing(profile, borrowed));
-    if watched {
-        state.debt |= WATCHED;
+    let phase = state.debt & PHASE_BITS;
+    if state.debt & !PHASE_BITS >= red_depth(profile, need) && super::resend::answered(state) {
+        state.debt = phase;
+        return Colour::Red;
     }
-    colour
+    state.tokens = state.tokens.wrapping_sub(need);
+    state.debt = phase | owed_with(state, need);
+    Colour::Yellow
 }
 
 /// How far a watched flow may borrow before its bucket is full again: half of `cbs`, what a

@@ -359,10 +359,13 @@ fn tcp_slow_start_ends_once_the_bucket_is_half_full_after_a_red() {
         let phase = if ms * MS < now { Phase::SlowStart } else { Phase::LenDebt };
         assert_eq!(Phase::of(&s), phase, "at {ms} ms");
     }
-    // Then the len-debt rules: debt 1500, 3000, 4500; the next would take the bucket to
-    // -5500, past -ebs: red, and a plain bucket, empty.
-    assert_eq!(burst(&p, &mut s, 5, 1500, now), [Green, Yellow, Yellow, Yellow, Red]);
-    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Plain, -5000, 0));
+    // Then the debt's rules: the frames take 1500 each and earn nothing (one instant). Once
+    // the flow took two frames (3000, more than a sixteenth of cbs) beyond what it earned,
+    // its next shortfall is red (none of these is a TCP segment awaiting its resend), and
+    // the count starts again from there.
+    let colours = burst(&p, &mut s, 5, 1500, now);
+    assert_eq!(colours, [Green, Yellow, Red, Yellow, Yellow]);
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::LenDebt, -4000, 3000));
 }
 
 /// A flow whose slow start ends as early as it can: its first red at 0, then 500 bytes a
@@ -462,13 +465,15 @@ fn tcp_watched_flow_that_repays_gets_the_len_debt_rules() {
     let (mut s, now) = tcp_flow_quiet_for_two_seconds_after_its_first_red(&p);
     assert_eq!(police(&p, &mut s, 1500, now + MS), Yellow);
     assert_eq!(Phase::of(&s), Phase::Watched);
-    // 3.5 ms later the bucket is full: repaid, so the next shortfall is red at once...
+    // 3.5 ms later the bucket is full: repaid, the debt's rules. What it takes is counted
+    // from there: the first shortfall after 2000 taken (under two frames) borrows...
     let now = now + 4_500_000;
-    assert_eq!(burst(&p, &mut s, 2, 2000, now), [Green, Red]);
+    assert_eq!(burst(&p, &mut s, 2, 2000, now), [Green, Yellow]);
     assert_eq!(Phase::of(&s), Phase::LenDebt);
-    // ... and the flow then borrows past half of cbs under the len-debt rules.
-    assert_eq!(burst(&p, &mut s, 3, 1500, now), [Yellow, Yellow, Yellow]);
-    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::LenDebt, -3500));
+    // ... the next, 4000 taken, is red, and the flow then borrows past half of cbs without
+    // being made plain.
+    assert_eq!(burst(&p, &mut s, 3, 1500, now), [Red, Yellow, Yellow]);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::LenDebt, -4000));
 }
 
 #[test]
@@ -489,10 +494,11 @@ fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
 fn tcp_flow_that_reaches_the_floor_gets_a_plain_bucket_until_a_pause_that_fills_cbs() {
     let p = tcp_profile();
     let (mut s, now) = tcp_flow_out_of_slow_start(&p);
-    // Three yellows take the bucket from 1000 to -3500, and the next frame would take it
-    // to -5000, the floor: red, and the flow is plain, its plain bucket empty.
-    let colours = burst(&p, &mut s, 5, 1500, now);
-    assert_eq!(colours, [Green, Yellow, Yellow, Yellow, Red]);
+    // A burst: yellows, a red every third frame (two frames taken beyond what it earned),
+    // which a burst does not slow down, down to -3500; the next frame would take it to
+    // -5000, the floor: red, and the flow is plain, its plain bucket empty.
+    let colours = burst(&p, &mut s, 6, 1500, now);
+    assert_eq!(colours, [Green, Yellow, Red, Yellow, Yellow, Red]);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -5000));
     // A plain bucket at the floor: a frame is green while it keeps the bucket above -ebs,
     // and no debt spaces the reds (2 ms earned 2000)...
@@ -538,16 +544,16 @@ fn reds_of_a_stream_at_1_5x(m: u8) -> Vec<usize> {
 }
 
 #[test]
-fn tcp_debts_red_after_a_red_comes_after_200_ms_of_the_rate_or_half_of_ebs_in_debt() {
+fn the_next_red_comes_after_ebs_of_debt_in_len_debt_and_after_an_overdraft_in_tcp_mode() {
     // The bucket sinks by 500 bytes a frame, from 0. Under the len-debt rules the debt
     // (1500 a frame) reaches ebs at the 67th frame, 66 ms after the red: the next loss
     // window at round trips of 80 ms, a second cut of TCP's window.
     let len_debt = reds_of_a_stream_at_1_5x(mode::LEN_DEBT);
     assert_eq!(len_debt.first(), Some(&67), "{len_debt:?}");
-    // In tcp mode the debt counts to 200 kB while the bucket is under 50 kB in debt: at the
-    // 100th frame it reaches that depth with a debt of 150 kB, red.
+    // In tcp mode the count is what the flow took beyond what it earned: 500 a frame. With
+    // two frames' worth (3000) owed, the next shortfall is red: the 7th frame.
     let tcp = reds_of_a_stream_at_1_5x(mode::TCP);
-    assert_eq!(tcp.first(), Some(&100), "{tcp:?}");
+    assert_eq!(tcp.first(), Some(&7), "{tcp:?}");
 }
 
 /// The stream of `reds_of_a_stream_at_1_5x` as TCP segments (the red at once drops the
@@ -595,27 +601,51 @@ fn the_debts_next_red_waits_for_tcps_answer_and_counts_from_it() {
     // zero), borrowing again once its bucket runs short after the 120th: ebs at the 177th.
     let answered = reds_of_a_tcp_stream(mode::LEN_DEBT, 40, 41..121);
     assert_eq!(answered.first(), Some(&177), "{answered:?}");
-    // In tcp mode a bucket full again primes the debt: the first shortfall, the 125th, is
-    // red.
+    // In tcp mode the flow owes nothing while it repays (the 41st to the 120th), and what
+    // it takes beyond what it earns counts from its bucket full again: 500 a frame from the
+    // 121st, so that at the 127th it owes two frames: red.
     let tcp = reds_of_a_tcp_stream(mode::TCP, 40, 41..121);
-    assert_eq!(tcp.first(), Some(&125), "{tcp:?}");
+    assert_eq!(tcp.first(), Some(&127), "{tcp:?}");
     // An older segment also counts as sent again (one before the dropped one).
     let p = profile(1_000_000, 3000, 100_000).with_mode(mode::LEN_DEBT).unwrap();
     let mut s = new_flow(&p, 7);
-    resend::before(&p, &mut s, 5);
-    resend::dropped(&p, &mut s);
+    resend::before(&p, &mut s, 5, 1500, 7);
+    resend::dropped(&p, &mut s, 7);
     for (seq, answered) in [(6, false), (7, false), (u32::MAX, false), (8, true)] {
-        resend::before(&p, &mut s, seq);
+        resend::before(&p, &mut s, seq, 1500, 7);
         assert_eq!(resend::answered(&s), answered, "{seq}");
     }
     // u32::MAX is one before 5, modulo 2^32: the resend, answered from the next packet on.
     // A flow that is no TCP carries 0, which comes again with its next packet.
-    resend::before(&p, &mut s, 0);
-    resend::dropped(&p, &mut s);
-    resend::before(&p, &mut s, 0);
+    resend::before(&p, &mut s, 0, 1500, 7);
+    resend::dropped(&p, &mut s, 7);
+    resend::before(&p, &mut s, 0, 1500, 7);
     assert!(!resend::answered(&s));
-    resend::before(&p, &mut s, 0);
+    resend::before(&p, &mut s, 0, 1500, 7);
     assert!(resend::answered(&s));
+}
+
+/// The phase of a `tcp` flow (8 Mbit/s) after the debt's rules dropped one of its segments
+/// and TCP sent it again `answer_ms` later.
+fn phase_after_an_answer_in(answer_ms: u64) -> Phase {
+    let p = profile(1_000_000, 3000, 100_000).with_mode(mode::TCP).unwrap();
+    let (mut s, now) = tcp_flow_out_of_slow_start(&p);
+    let start = now + 3 * MS;
+    let first: Vec<u8> = (0..3u32)
+        .map(|i| police_and_act(&p, &mut s, 1500, start, false, 1000 + i * 1448).1)
+        .collect();
+    assert_eq!(first, [action::PASS, action::PASS, action::DROP]);
+    assert_eq!(Phase::of(&s), Phase::LenDebt);
+    police_and_act(&p, &mut s, 1500, start + answer_ms * MS, false, 1000 + 2 * 1448);
+    Phase::of(&s)
+}
+
+#[test]
+fn a_flow_whose_answers_come_within_four_packets_at_the_rate_is_plain() {
+    // 8 Mbit/s: four 1500-byte packets take 6 ms. Answered in 2 ms, TCP's window cannot
+    // hold the flow at the rate: plain. In 10 ms it can: the debt's rules go on.
+    assert_eq!(phase_after_an_answer_in(2), Phase::Plain);
+    assert_eq!(phase_after_an_answer_in(10), Phase::LenDebt);
 }
 
 #[test]
@@ -625,9 +655,9 @@ fn plain_flow_borrows_again_after_a_pause_that_fills_cbs_and_is_as_long_as_tcps_
     let mut s = new_flow(&p, 0);
     assert_eq!(burst(&p, &mut s, 3, 500, 0), [Green, Green, Red]);
     // 401 ms later (the red at 0 is kept as 32 ns) the bucket is full and slow start ends;
-    // a burst borrows down to the floor.
+    // a burst borrows down to the floor (its reds, one in three frames, do not slow it).
     let mut now = SLOW_START_MIN_NS + MS;
-    let colours = burst(&p, &mut s, 14, 500, now);
+    let colours = burst(&p, &mut s, 17, 500, now);
     assert_eq!(colours.last(), Some(&Red), "{colours:?}");
     assert_eq!(Phase::of(&s), Phase::Plain, "{colours:?}");
     // 120 ms fill cbs, but a BBR flow's ProbeRTT leaves such gaps at 80 ms round trips.
@@ -657,9 +687,10 @@ fn a_tcp_flows_phase_is_no_debt_once_the_mode_changes() {
 fn tcp_flow_starts_slow_again_after_a_pause_that_fills_the_bucket() {
     let p = tcp_profile();
     let (mut s, now) = tcp_flow_out_of_slow_start(&p);
-    assert_eq!(burst(&p, &mut s, 4, 1500, now), [Green, Yellow, Yellow, Yellow]);
-    // fill_ns is (3000 + 5000) / 1e6 s = 8 ms: a pause of 7 ms is not a new start, but
-    // the bucket is full again, so the debt is primed: the first shortfall is red...
+    assert_eq!(burst(&p, &mut s, 4, 1500, now), [Green, Yellow, Red, Yellow]);
+    // fill_ns is (3000 + 5000) / 1e6 s = 8 ms: a pause of 7 ms is not a new start; the
+    // bucket is full again and what the flow takes counts from there: the first shortfall,
+    // two frames taken, is red...
     assert_eq!(burst(&p, &mut s, 4, 1500, now + 7 * MS), [Green, Green, Red, Yellow]);
     assert_eq!(Phase::of(&s), Phase::LenDebt);
     // ... a pause of 8 ms is: a plain bucket again.
@@ -945,20 +976,32 @@ impl Model {
             self.phase = Some(ModelPhase::LenDebt(false));
             self.debt = 0;
         }
+        let before = self.tokens;
         if now_ns > self.last_ns {
             let earned = (now_ns - self.last_ns) as i128 * p.cir_bytes_per_sec as i128;
             self.tokens = (self.tokens + earned).min(cbs);
             self.last_ns = now_ns;
+        } else {
+            self.tokens = self.tokens.min(cbs);
         }
         if self.phase == Some(ModelPhase::Plain) {
             self.tokens = self.tokens.min(cbs - ebs);
         }
-        if matches!(self.phase, Some(ModelPhase::LenDebt(_))) && self.tokens == cbs {
-            self.phase = Some(ModelPhase::LenDebt(false));
-            self.debt = model_spacing(p, 0);
+        // The debt's rules of `tcp` mode: what the flow took beyond what it earned; a
+        // watched flow whose bucket is full again has repaid.
+        if let Some(ModelPhase::LenDebt(watched)) = self.phase {
+            let earned = (self.tokens - before).max(0);
+            self.debt = (self.debt - earned).max(0);
+            if watched && self.tokens == cbs {
+                self.phase = Some(ModelPhase::LenDebt(false));
+            }
         }
+        let most = MAX_BURST_BYTES as i128 * NS as i128;
         if self.tokens >= need {
             self.tokens -= need;
+            if matches!(self.phase, Some(ModelPhase::LenDebt(_))) {
+                self.debt = (self.debt + need).min(most);
+            }
             let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
             if let Some(ModelPhase::SlowStart(Some(t), ..)) = self.phase
                 && half_full
@@ -1009,9 +1052,21 @@ impl Model {
             self.become_plain(ebs);
             return Red;
         }
+        if self.phase.is_some() {
+            // Red once it took a sixteenth of cbs, and at least two of this packet, beyond
+            // what it earned.
+            let depth = ((p.cbs_bytes / 16) as i128 * NS as i128).max(2 * need);
+            if self.debt >= depth {
+                self.debt = 0;
+                return Red;
+            }
+            self.tokens -= need;
+            self.debt = (self.debt + need).min(most);
+            return Yellow;
+        }
         let by_len = p.mode != mode::JUNOSE;
         let grows_by = if by_len { need } else { a };
-        if self.debt + grows_by >= model_spacing(p, a) || (by_len && a >= ebs) {
+        if self.debt + grows_by >= ebs || (by_len && a >= ebs) {
             self.debt = 0;
             Red
         } else {
@@ -1020,18 +1075,6 @@ impl Model {
             Yellow
         }
     }
-}
-
-/// The debt at which the debt's next red comes, for a packet that borrows `a` nano-bytes:
-/// `ebs`; in `tcp` mode 200 ms of the rate (at most 4 GiB) if more, while `a` is under half
-/// of `ebs`.
-fn model_spacing(p: &Profile, a: i128) -> i128 {
-    let ebs = p.ebs_bytes as i128 * NS as i128;
-    if p.mode != mode::TCP || a >= ebs / 2 {
-        return ebs;
-    }
-    let least = (p.cir_bytes_per_sec as i128 / 5).min(MAX_BURST_BYTES as i128) * NS as i128;
-    least.max(ebs)
 }
 
 /// A plain single-rate token bucket (hard tail drop): what `ebs = 0` must be.
@@ -1081,15 +1124,19 @@ fn check_bounds(p: &Profile, s: &FlowState) -> Result<(), TestCaseError> {
     } else {
         prop_assert!(s.tokens as i128 > -ebs, "tokens {} <= -ebs {}", s.tokens, -ebs);
     }
-    if p.mode == mode::TCP && Phase::of(s) != Phase::LenDebt {
+    if p.mode == mode::TCP {
+        // What a `tcp`-mode flow took beyond what it earned (or an ECN-capable flow's debt,
+        // under its spacing) is held under MAX_BURST_BYTES, clear of the phase bits.
+        let owed = debt_of(s) as i128;
+        let most = MAX_BURST_BYTES as i128 * NS as i128;
+        prop_assert!(owed <= most, "owed {} > {}", owed, most);
         return Ok(());
     }
-    // A debt is under ebs (in `tcp` mode under the widest spacing of its reds), or 0 when
-    // ebs is 0; a `tcp`-mode flow's is primed to that spacing when its bucket is full.
+    // A debt is under ebs, or 0 when ebs is 0.
     let debt = s.debt as i128;
-    let limit = model_spacing(p, 0);
-    // At the spacing: primed, the next shortfall is red (a `tcp`-mode flow whose bucket is
-    // full, or a debt held there while a dropped segment had yet to come again).
+    let limit = ebs;
+    // At ebs: held there while a dropped segment had yet to come again; the next
+    // shortfall after its resend is red.
     let primed = debt == limit;
     prop_assert!(
         debt < limit || primed || (ebs == 0 && debt == 0),
