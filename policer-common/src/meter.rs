@@ -269,7 +269,7 @@ fn colour_and_act(
 pub mod resend {
     use crate::types::{
         FlowState, Profile,
-        resend::{RESENT, STATE, TIME_SHIFT, TIME_UNIT_SHIFT, WAITING},
+        resend::{QUICK, RESENT, STATE, TIME_SHIFT, TIME_UNIT_SHIFT, WAITING},
     };
 
     /// Before the meter: a sequence number at or before the oldest one awaited (they wrap)
@@ -282,13 +282,12 @@ pub mod resend {
         if resend & STATE != WAITING {
             state.dropped_seq = seq;
             // Written only when it changes: the common packet stores one word, not two.
-            if resend != 0 {
-                state.resend = 0;
+            if resend & STATE != 0 {
+                state.resend = resend & QUICK;
             }
         } else if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
-            state.resend = RESENT;
-            let answer_ns = since(resend, now_ns);
-            super::settle_debt(profile, state, answer_ns, len);
+            let quick = super::settle_debt(profile, state, since(resend, now_ns), len);
+            state.resend = RESENT | if quick { QUICK } else { 0 };
         }
     }
 
@@ -300,8 +299,9 @@ pub mod resend {
     /// (CUBIC at 150 and 250 ms, 50 Mbit/s).
     #[inline(always)]
     pub fn dropped(profile: &Profile, state: &mut FlowState, now_ns: u64) {
-        if fresh(state) & STATE != WAITING && super::in_debt_rules(profile, state) {
-            state.resend = WAITING | (units(now_ns) << TIME_SHIFT);
+        let resend = fresh(state);
+        if resend & STATE != WAITING && super::in_debt_rules(profile, state) {
+            state.resend = WAITING | (resend & QUICK) | (units(now_ns) << TIME_SHIFT);
         }
     }
 
@@ -309,7 +309,14 @@ pub mod resend {
     /// never the red its coming allows.
     #[inline(always)]
     pub fn answered(state: &FlowState) -> bool {
-        fresh(state) == 0
+        fresh(state) & STATE == 0
+    }
+
+    /// Whether TCP's last answer came within a window too small to hold the flow at the
+    /// rate (see `meter::tcp::window_too_small`).
+    #[inline(always)]
+    pub fn quick(state: &FlowState) -> bool {
+        fresh(state) & QUICK != 0
     }
 
     /// The clock in the units the resend word keeps, as many of its low bits as the word
@@ -320,7 +327,7 @@ pub mod resend {
     }
 
     /// Nanoseconds from the drop a resend word keeps to `now_ns` (the units wrap every
-    /// 19 hours; a resend that long awaited is long past any rule that reads it).
+    /// 9 hours; a resend that long awaited is long past any rule that reads it).
     #[inline(always)]
     fn since(resend: u32, now_ns: u64) -> u64 {
         let elapsed = units(now_ns).wrapping_sub(resend >> TIME_SHIFT) & (u32::MAX >> TIME_SHIFT);
@@ -344,18 +351,16 @@ fn in_debt_rules(profile: &Profile, state: &FlowState) -> bool {
 
 /// TCP has answered a drop `answer_ns` after it with a resend of `len` bytes: under the
 /// debt's rules only (JunosE's debt is exact, and the other `tcp` phases keep no debt), the
-/// debt is counted afresh, unless in `tcp` mode the answer came too soon for TCP's window to
-/// hold the flow at the rate ([`tcp::window_too_small`]): then the flow is plain.
+/// debt is counted afresh. Returns whether, in `tcp` mode, the answer came within a window
+/// too small to hold the flow at the rate ([`tcp::window_too_small`]): then the debt's
+/// reds are off until an answer says otherwise.
 #[inline(always)]
-fn settle_debt(profile: &Profile, state: &mut FlowState, answer_ns: u64, len: u32) {
+fn settle_debt(profile: &Profile, state: &mut FlowState, answer_ns: u64, len: u32) -> bool {
     if !in_debt_rules(profile, state) {
-        return;
+        return resend::quick(state);
     }
-    if profile.mode == mode::TCP && tcp::window_too_small(profile, answer_ns, len) {
-        tcp::become_plain(profile, state);
-    } else {
-        tcp::clear_debt(state);
-    }
+    tcp::clear_debt(state);
+    profile.mode == mode::TCP && tcp::window_too_small(profile, answer_ns, len)
 }
 
 /// Whether a packet that must borrow `borrowed` would take the bucket to `-ebs` or below:

@@ -19,11 +19,13 @@ pub mod resend {
     pub const WAITING: u32 = 1;
     /// The packet being metered is the dropped one come again: TCP has answered.
     pub const RESENT: u32 = 2;
-    /// The bits of the word that hold one of the above; above them, while [`WAITING`], the
-    /// time of the drop.
+    /// The bits of the word that hold one of the above.
     pub const STATE: u32 = 0b11;
-    /// Where the time of the drop starts in the word.
-    pub const TIME_SHIFT: u32 = 2;
+    /// Kept through every state: TCP's last answer came within a window too small to hold
+    /// the flow at the rate (`meter::tcp::window_too_small`), and the debt's reds are off.
+    pub const QUICK: u32 = 0b100;
+    /// Where the time of the drop starts in the word, while [`WAITING`].
+    pub const TIME_SHIFT: u32 = 3;
     /// The unit of that time: 2^16 ns, 65.5 us.
     pub const TIME_UNIT_SHIFT: u32 = 16;
 }

@@ -331,7 +331,7 @@ pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64)
 /// and empty if it was borrowing. Reason: a fuller one would lend it more, which BBR takes
 /// for rate (left full, it doubled BBR's losses: docs/tried.md).
 #[inline(always)]
-pub(super) fn become_plain(profile: &Profile, state: &mut FlowState) {
+fn become_plain(profile: &Profile, state: &mut FlowState) {
     state.debt = PLAIN;
     let level = if state.tokens > 0 { state.tokens } else { 0 };
     state.tokens = level.wrapping_sub(scaled(profile.ebs_bytes));
@@ -343,12 +343,13 @@ pub(super) fn become_plain(profile: &Profile, state: &mut FlowState) {
 pub const WINDOW_PACKETS: u64 = 4;
 
 /// Whether a flow whose drop TCP answered `answer_ns` later, with a packet of `len` bytes,
-/// moves fewer than [`WINDOW_PACKETS`] such packets at the rate in that time. Reason: the
-/// answer takes about a round trip, so that is its window at the rate; TCP's window cannot
-/// hold such a flow at the rate (at a round trip of a fraction of a millisecond, one packet
-/// in flight is already several times the rate), it is held by its losses alone, as under a
-/// plain bucket, and the debt's reds, however spaced, only add losses (CUBIC with no round
-/// trip: 861 reds a second, against 65 as plain: docs/tried.md).
+/// moves fewer than [`WINDOW_PACKETS`] such packets at the rate in that time. Such a flow's
+/// debt's reds are off (until an answer comes later): it borrows to the floor and is plain
+/// there. Reason: the answer takes about a round trip, so that is its window at the rate;
+/// TCP's window cannot hold such a flow at the rate (at a round trip of a fraction of a
+/// millisecond, one packet in flight is already several times the rate), it is held by its
+/// losses alone, and the debt's reds only add losses (CUBIC with no round trip: 861 reds a
+/// second, where borrowing to the floor and plain there lost 65: docs/tried.md).
 #[inline(always)]
 pub(super) fn window_too_small(profile: &Profile, answer_ns: u64, len: u32) -> bool {
     // `len` is at most 64 KiB: four of it in nano-bytes are within u64. Compared by division,
@@ -387,7 +388,11 @@ pub(super) fn borrow(
         return Colour::Red;
     }
     let phase = state.debt & PHASE_BITS;
-    if state.debt & !PHASE_BITS >= red_depth(profile, need) && super::resend::answered(state) {
+    let owed = state.debt & !PHASE_BITS;
+    if owed >= red_depth(profile, need)
+        && super::resend::answered(state)
+        && !super::resend::quick(state)
+    {
         state.debt = phase;
         return Colour::Red;
     }
