@@ -526,8 +526,9 @@ pub struct FlowState {
     /// an atomic compare-and-exchange by the kernel program), else 0. User space reads it
     /// as 0 or 1 and never writes it.
     pub lock: u64,
-    /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`],
-    /// [`resend::RESENT`] or 0.
+    /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`] (with the
+    /// time of the drop above [`resend::TIME_SHIFT`]), [`resend::RESENT`] or 0, and the
+    /// [`resend::QUICK`] bit.
     pub resend: u32,
     /// The sequence number of the oldest TCP segment of this flow dropped and not yet sent
     /// again (while nothing is awaited: of the segment being metered). These two fill the

@@ -31,6 +31,11 @@
 //!   CUBIC at 10 ms, which borrowed to the floor). A flow that has repaid its bucket is
 //!   past [`red_depth`] at its first shortfall: its red comes where a plain bucket's first
 //!   drop would, but alone.
+//! * **A flow whose TCP answers within four packets at the rate** ([`window_too_small`]:
+//!   its drop's resend came before four packets could pass at the rate, so its window at the
+//!   rate is under four packets, as with no round trip) gets no debt's reds until an answer
+//!   comes later: TCP's window cannot hold it at the rate, the reds only cost it packets,
+//!   and it borrows to the floor and is plain there, as before this rule.
 //! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
 //!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
 //!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
