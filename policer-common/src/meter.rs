@@ -269,40 +269,68 @@ fn colour_and_act(
 pub mod resend {
     use crate::types::{
         FlowState, Profile,
-        resend::{QUICK, RESENT, STATE, TIME_SHIFT, TIME_UNIT_SHIFT, WAITING},
+        resend::{
+            QUICK, RESENT, ROUND_TRIP, SAMPLING, STATE, TIME_SHIFT, TIME_UNIT_SHIFT, WAITING,
+        },
     };
 
     /// Before the meter: a sequence number at or before the oldest one awaited (they wrap)
-    /// is that segment sent again, `len` bytes, and the debt starts afresh. While nothing is
+    /// is that segment sent again, `len` bytes: under the debt's rules the debt starts
+    /// afresh; a slow start's first drop sent again times TCP's round trip. While nothing is
     /// awaited, the packet's sequence number is noted, to be awaited should the meter drop
     /// it.
     #[inline(always)]
     pub fn before(profile: &Profile, state: &mut FlowState, seq: u32, len: u32, now_ns: u64) {
         let resend = fresh(state);
-        if resend & STATE != WAITING {
+        let kind = resend & STATE;
+        if kind != WAITING && kind != SAMPLING {
             state.dropped_seq = seq;
             // Written only when it changes: the common packet stores one word, not two.
-            if resend & STATE != 0 {
-                state.resend = resend & QUICK;
+            if kind != 0 {
+                state.resend = resend & !STATE;
             }
         } else if state.dropped_seq.wrapping_sub(seq) as i32 >= 0 {
-            let quick = super::settle_debt(profile, state, since(resend, now_ns), len);
-            state.resend = RESENT | if quick { QUICK } else { 0 };
+            let elapsed = since(resend, now_ns);
+            let timed = ROUND_TRIP | (to_units(elapsed) << TIME_SHIFT);
+            state.resend = if kind == SAMPLING {
+                timed | (resend & QUICK)
+            } else {
+                let quick = super::settle_debt(profile, state, elapsed, len);
+                RESENT | timed | if quick { QUICK } else { 0 }
+            };
         }
     }
 
     /// The packet was dropped at `now_ns`: in the debt's rules, wait for the oldest segment
     /// dropped (this one, unless one before it is still awaited) to come again, and keep
     /// the time of the drop. A `tcp`-mode flow's drops in slow start or plain are a plain
-    /// bucket's, and arm nothing: TCP's recovery from a slow start's losses takes many
-    /// round trips, and the debt's reds waiting on it let the flow borrow to the floor
-    /// (CUBIC at 150 and 250 ms, 50 Mbit/s).
+    /// bucket's, and arm nothing (TCP's recovery from a slow start's losses takes many
+    /// round trips, and the debt's reds waiting on it let the flow borrow to the floor:
+    /// CUBIC at 150 and 250 ms, 50 Mbit/s), but for a slow start's first drop of a TCP
+    /// segment, which is awaited to time TCP's round trip ([`round_trip_ns`]).
     #[inline(always)]
     pub fn dropped(profile: &Profile, state: &mut FlowState, now_ns: u64) {
         let resend = fresh(state);
-        if resend & STATE != WAITING && super::in_debt_rules(profile, state) {
-            state.resend = WAITING | (resend & QUICK) | (units(now_ns) << TIME_SHIFT);
+        let kind = resend & STATE;
+        let time = units(now_ns) << TIME_SHIFT;
+        if kind != WAITING && super::in_debt_rules(profile, state) {
+            state.resend = WAITING | (resend & QUICK) | time;
+        } else if kind == 0
+            && resend & ROUND_TRIP == 0
+            && state.dropped_seq != 0
+            && super::in_slow_start(profile, state)
+        {
+            state.resend = SAMPLING | (resend & QUICK) | time;
         }
+    }
+
+    /// TCP's round trip as its last answer timed it (a drop to its resend: a slow start's
+    /// first, or the debt's last), while no drop is awaited.
+    #[inline(always)]
+    pub fn round_trip_ns(state: &FlowState) -> Option<u64> {
+        let resend = fresh(state);
+        (resend & ROUND_TRIP != 0 && resend & STATE != WAITING && resend & STATE != SAMPLING)
+            .then_some(((resend >> TIME_SHIFT) as u64) << TIME_UNIT_SHIFT)
     }
 
     /// Whether TCP has answered the flow's drops before this packet: the resend itself is
@@ -327,11 +355,19 @@ pub mod resend {
     }
 
     /// Nanoseconds from the drop a resend word keeps to `now_ns` (the units wrap every
-    /// 9 hours; a resend that long awaited is long past any rule that reads it).
+    /// 4.9 hours; a resend that long awaited is long past any rule that reads it).
     #[inline(always)]
     fn since(resend: u32, now_ns: u64) -> u64 {
         let elapsed = units(now_ns).wrapping_sub(resend >> TIME_SHIFT) & (u32::MAX >> TIME_SHIFT);
         (elapsed as u64) << TIME_UNIT_SHIFT
+    }
+
+    /// Nanoseconds as units of the word, at most what its time bits hold.
+    #[inline(always)]
+    fn to_units(ns: u64) -> u32 {
+        let most = (u32::MAX >> TIME_SHIFT) as u64;
+        let units = ns >> TIME_UNIT_SHIFT;
+        (if units < most { units } else { most }) as u32
     }
 
     /// `state.resend` read from memory again (see the module comment).
@@ -340,6 +376,12 @@ pub mod resend {
         // SAFETY: a read of a field of a live reference.
         unsafe { core::ptr::read_volatile(&state.resend) }
     }
+}
+
+/// Whether the flow is a `tcp`-mode flow in its slow start.
+#[inline(always)]
+fn in_slow_start(profile: &Profile, state: &FlowState) -> bool {
+    profile.mode == mode::TCP && tcp::in_slow_start(state)
 }
 
 /// Whether the flow is metered by the debt's rules: `len-debt` mode, or the `len-debt` and

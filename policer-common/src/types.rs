@@ -19,13 +19,18 @@ pub mod resend {
     pub const WAITING: u32 = 1;
     /// The packet being metered is the dropped one come again: TCP has answered.
     pub const RESENT: u32 = 2;
-    /// The bits of the word that hold one of the above.
+    /// The first packet a slow start dropped, awaited only to time TCP's round trip.
+    pub const SAMPLING: u32 = 3;
+    /// The bits of the word that hold one of the above (0: none).
     pub const STATE: u32 = 0b11;
     /// Kept through every state: TCP's last answer came within a window too small to hold
     /// the flow at the rate (`meter::tcp::window_too_small`), and the debt's reds are off.
     pub const QUICK: u32 = 0b100;
-    /// Where the time of the drop starts in the word, while [`WAITING`].
-    pub const TIME_SHIFT: u32 = 3;
+    /// With no state: the time bits hold TCP's round trip, timed by [`SAMPLING`].
+    pub const ROUND_TRIP: u32 = 0b1000;
+    /// Where the time starts in the word: of the drop while [`WAITING`] or [`SAMPLING`], the
+    /// round trip with [`ROUND_TRIP`].
+    pub const TIME_SHIFT: u32 = 4;
     /// The unit of that time: 2^16 ns, 65.5 us.
     pub const TIME_UNIT_SHIFT: u32 = 16;
 }
@@ -526,9 +531,10 @@ pub struct FlowState {
     /// an atomic compare-and-exchange by the kernel program), else 0. User space reads it
     /// as 0 or 1 and never writes it.
     pub lock: u64,
-    /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`] (with the
-    /// time of the drop above [`resend::TIME_SHIFT`]), [`resend::RESENT`] or 0, and the
-    /// [`resend::QUICK`] bit.
+    /// TCP's answer to the flow's drops (`meter::resend`): [`resend::WAITING`] or
+    /// [`resend::SAMPLING`] (with the time of the drop above [`resend::TIME_SHIFT`]),
+    /// [`resend::RESENT`] or 0 (with the round trip, if timed: [`resend::ROUND_TRIP`]), and
+    /// the [`resend::QUICK`] bit.
     pub resend: u32,
     /// The sequence number of the oldest TCP segment of this flow dropped and not yet sent
     /// again (while nothing is awaited: of the segment being metered). These two fill the

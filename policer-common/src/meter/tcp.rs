@@ -62,7 +62,7 @@ use super::{Colour, at_floor, scaled};
 use crate::types::{FlowState, MAX_BURST_BYTES, NANOS_PER_SEC, Profile};
 
 /// In slow start; the rest of the word is [`LATE_RED`], the count of [`LATE_REDS`] and the
-/// time of its first red (in 32 ns units, at least 1), or 0 before it.
+/// time of its first red (in 1,024 ns units, at least 1), or 0 before it.
 pub const SLOW_START: u64 = 0b10 << 62;
 /// A plain bucket at the floor; nothing else in the word.
 pub const PLAIN: u64 = 0b01 << 62;
@@ -74,15 +74,14 @@ const PHASE_BITS: u64 = 0b11 << 62;
 /// In the slow-start word: a shortfall came [`LATE_RED_NS`] or more after the first red.
 const LATE_RED: u64 = 1 << 61;
 /// In the slow-start word: how many shortfalls came [`LATE_BURST_FROM_NS`] or more after
-/// the first red (saturating at 31).
-const LATE_REDS: u64 = 0b1_1111 << 56;
-const LATE_RED_ONE: u64 = 1 << 56;
-/// The slow-start word's time of its first red, in 32 ns units ([`TIME_UNIT_SHIFT`]): 2^56
-/// of them reach 73 years of the clock, as the 61 bits of nanoseconds did before the count
-/// took 5 of them.
-const FIRST_RED_BITS: u64 = (1 << 56) - 1;
-/// The unit of that time: 2^5 ns, 32 ns.
-const TIME_UNIT_SHIFT: u32 = 5;
+/// the first red (saturating at 127).
+const LATE_REDS: u64 = 0b111_1111 << 54;
+const LATE_RED_ONE: u64 = 1 << 54;
+/// The slow-start word's time of its first red, in 1,024 ns units ([`TIME_UNIT_SHIFT`]):
+/// 2^54 of them reach the whole 64 bits of the clock.
+const FIRST_RED_BITS: u64 = (1 << 54) - 1;
+/// The unit of that time: 2^10 ns.
+const TIME_UNIT_SHIFT: u32 = 10;
 /// A shortfall this long after the first red is TCP still held by the bucket's reds (as
 /// CUBIC at short round trips is under a plain bucket), not the red burst that ended its
 /// start-up (BBR's lasts a few round trips, and then it creeps back at its estimate).
@@ -91,10 +90,27 @@ const LATE_RED_NS: u64 = SLOW_START_MAX_NS / 2;
 /// Rule: count only past the waves of reds that end CUBIC's slow start at long round trips
 /// (about a second; from 1 s on, CUBIC was made plain: docs/tried.md).
 const LATE_BURST_FROM_NS: u64 = SLOW_START_MAX_NS * 5 / 8;
-/// As many shortfalls or more from [`LATE_BURST_FROM_NS`] on are a burst of reds (BBR's
-/// bandwidth probe meeting the empty bucket at short round trips), not TCP held by them
-/// (CUBIC loses one every round trip or few). Figures: docs/algorithm.md, the constants.
+/// As many shortfalls or more from [`LATE_BURST_FROM_NS`] on, and more than one a round trip
+/// (see [`late_burst`]), are a burst of reds (BBR's bandwidth probe meeting the empty
+/// bucket), not TCP held by them (CUBIC loses one every round trip or few). Figures:
+/// docs/algorithm.md, the constants.
 const LATE_BURST_REDS: u64 = 24;
+
+/// Whether `late_reds` shortfalls from [`LATE_BURST_FROM_NS`] to [`SLOW_START_MAX_NS`] after
+/// the first red are a burst: at least [`LATE_BURST_REDS`], and at least one a round trip
+/// of those 0.75 s where the slow start timed TCP's round trip (`resend::round_trip_ns`).
+/// Reason: CUBIC held by a plain bucket loses one every round trip or few, so at 2 ms it
+/// loses 150 a second, over any count fixed in time (it was made plain at 2-5 ms, where the
+/// debt's rules cut its losses: docs/tried.md); BBR's probe loses several a round trip.
+#[inline(always)]
+pub(super) fn late_burst(late_reds: u64, round_trip_ns: Option<u64>) -> bool {
+    let window = SLOW_START_MAX_NS - LATE_BURST_FROM_NS;
+    let per_round_trip = match round_trip_ns {
+        Some(rtt) => window.checked_div(rtt).unwrap_or(u64::MAX),
+        None => 0,
+    };
+    late_reds >= LATE_BURST_REDS && late_reds >= per_round_trip
+}
 
 /// How long after its first red a slow start may take to refill half its bucket: TCP's
 /// loss recovery at the end of slow start takes a few round trips, and round trips up to
@@ -296,17 +312,41 @@ fn owed_with(state: &FlowState, need: i64) -> u64 {
 }
 
 /// How much more than it earned a flow may have taken since TCP's last answer before a
-/// shortfall is red: a sixteenth of `cbs`, and at least two of the packet's size. Reason: a
-/// flow at the rate takes in bursts what it earns evenly (a TSO burst is about a
-/// millisecond of its rate, ACKs come in pairs and each lets two segments go); a red for
-/// that would cut a flow that is not over the rate. Much more (half of `cbs`), and a flow at
-/// a short round trip, whose window grows back within a few of them, outgrew the reds and
-/// borrowed to the floor (docs/tried.md).
+/// shortfall is red: a sixteenth of `cbs`, or one round trip of the rate if less (the round
+/// trip TCP's last answer timed, `resend::round_trip_ns`), and at least two of the packet's
+/// size. Reason: a flow at the rate takes in bursts what it earns evenly (a TSO burst is
+/// about a millisecond of its rate, ACKs come in pairs and each lets two segments go); a
+/// red for that would cut a flow that is not over the rate. Deeper, and a flow at a short
+/// round trip, whose window grows back within a few of them, outgrew the reds and borrowed
+/// to the floor: half of `cbs` at 10 ms, a sixteenth at 2 ms (CUBIC at 50 Mbit/s, 1.1x the
+/// rate until the floor; docs/tried.md).
 #[inline(always)]
-fn red_depth(profile: &Profile, need: i64) -> u64 {
+fn red_depth(profile: &Profile, state: &FlowState, need: i64, round_trip_ns: Option<u64>) -> u64 {
     let depth = scaled(profile.cbs_bytes / 16) as u64;
+    // A round trip of the rate, below `fill_ns`, so the product is within u64 (see the
+    // meter's module comment); a longer one is more than `cbs` anyway.
+    let depth = match round_trip_ns {
+        Some(rtt) if rtt < profile.fill_ns => {
+            let window = rtt.wrapping_mul(profile.cir_bytes_per_sec);
+            if window < depth { window } else { depth }
+        }
+        _ => depth,
+    };
+    let depth = depth.wrapping_mul(left_sixteenths(profile, state)) / 16;
     let two = (need as u64).saturating_mul(2);
     if depth > two { depth } else { two }
+}
+
+/// How much of `ebs` the bucket has left to lend, in sixteenths (16: not in debt).
+#[inline(always)]
+fn left_sixteenths(profile: &Profile, state: &FlowState) -> u64 {
+    let ebs = scaled(profile.ebs_bytes) as u64;
+    let in_debt = if state.tokens < 0 { state.tokens.wrapping_neg() as u64 } else { 0 };
+    let left = ebs.saturating_sub(in_debt);
+    match left.checked_div(ebs / 16) {
+        Some(sixteenths) if sixteenths < 16 => sixteenths,
+        _ => 16,
+    }
 }
 
 /// After a green: a slow start that has had its red ends once the bucket is half full, from
@@ -394,7 +434,7 @@ pub(super) fn borrow(
     }
     let phase = state.debt & PHASE_BITS;
     let owed = state.debt & !PHASE_BITS;
-    if owed >= red_depth(profile, need)
+    if owed >= red_depth(profile, state, need, super::resend::round_trip_ns(state))
         && super::resend::answered(state)
         && !super::resend::quick(state)
     {
@@ -443,7 +483,7 @@ fn still_slow(profile: &Profile, state: &mut FlowState, now_ns: u64) -> bool {
         }
         return true;
     }
-    if (state.debt & LATE_REDS) / LATE_RED_ONE >= LATE_BURST_REDS {
+    if late_burst((state.debt & LATE_REDS) / LATE_RED_ONE, super::resend::round_trip_ns(state)) {
         become_plain(profile, state);
     } else {
         state.debt = if state.debt & LATE_RED != 0 { 0 } else { WATCHED };

@@ -379,7 +379,7 @@ fn tcp_flow_out_of_slow_start(p: &Profile) -> (FlowState, u64) {
         now += MS;
         assert_eq!(police(p, &mut s, 500, now), Green, "at {now} ns");
     }
-    // The red at 0 is kept as 32 ns (a time of 0 would mean no red yet): 401 ms.
+    // The red at 0 is kept as 1,024 ns (a time of 0 would mean no red yet): 401 ms.
     let end = SLOW_START_MIN_NS + MS;
     assert_eq!((now, Phase::of(&s), s.tokens_bytes()), (end, Phase::LenDebt, 2500));
     (s, now)
@@ -411,6 +411,49 @@ fn tcp_slow_start_still_losing_after_a_second_ends_two_seconds_after_its_first_r
     // unwatched, as the flow was still losing frames a second after its first red.
     assert_eq!(police(&p, &mut s, 3000, 2001 * MS), Yellow);
     assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::LenDebt, -1000));
+}
+
+#[test]
+fn a_late_burst_is_more_than_one_red_a_round_trip_and_at_least_24() {
+    // Not timed: 24 reds in the 0.75 s from 1.25 s after the first red.
+    assert!(!tcp::late_burst(23, None));
+    assert!(tcp::late_burst(24, None));
+    // 20 ms: 37 round trips in those 0.75 s.
+    assert!(!tcp::late_burst(36, Some(20 * MS)));
+    assert!(tcp::late_burst(37, Some(20 * MS)));
+    // 80 ms: 9 round trips, so 24 as untimed.
+    assert!(!tcp::late_burst(23, Some(80 * MS)));
+    assert!(tcp::late_burst(24, Some(80 * MS)));
+    // 2 ms: 375 round trips, more than the count holds (127): CUBIC losing one every few
+    // round trips is never a burst.
+    assert!(!tcp::late_burst(127, Some(2 * MS)));
+    assert!(!tcp::late_burst(127, Some(0)));
+}
+
+#[test]
+fn a_slow_starts_first_drop_times_tcps_round_trip() {
+    let p = tcp_profile();
+    let mut s = new_flow(&p, 0);
+    let seqs = [1000u32, 2448, 3896];
+    let acts: Vec<u8> =
+        seqs.iter().map(|&seq| police_and_act(&p, &mut s, 1500, 0, false, seq).1).collect();
+    assert_eq!(acts, [action::PASS, action::PASS, action::DROP]);
+    assert_eq!(resend::round_trip_ns(&s), None);
+    // Later segments, then the dropped one again 20 ms after the drop.
+    police_and_act(&p, &mut s, 500, 10 * MS, false, 5344);
+    assert_eq!(resend::round_trip_ns(&s), None);
+    police_and_act(&p, &mut s, 500, 20 * MS, false, 3896);
+    let rtt = resend::round_trip_ns(&s).expect("timed");
+    assert!((19 * MS..=20 * MS).contains(&rtt), "{rtt}");
+    // Kept through the packets after it; a flow that is no TCP (sequence 0) times nothing.
+    police_and_act(&p, &mut s, 500, 21 * MS, false, 5844);
+    assert_eq!(resend::round_trip_ns(&s), Some(rtt));
+    let mut udp = new_flow(&p, 0);
+    for _ in 0..3 {
+        police_and_act(&p, &mut udp, 1500, 0, false, 0);
+    }
+    police_and_act(&p, &mut udp, 500, 20 * MS, false, 0);
+    assert_eq!(resend::round_trip_ns(&udp), None);
 }
 
 #[test]
@@ -659,7 +702,7 @@ fn plain_flow_borrows_again_after_a_pause_that_fills_cbs_and_is_as_long_as_tcps_
     let p = profile(10_000, 1000, 5000).with_mode(mode::TCP).unwrap();
     let mut s = new_flow(&p, 0);
     assert_eq!(burst(&p, &mut s, 3, 500, 0), [Green, Green, Red]);
-    // 401 ms later (the red at 0 is kept as 32 ns) the bucket is full and slow start ends;
+    // 401 ms later (the red at 0 is kept as 1,024 ns) the bucket is full and slow start ends;
     // a burst borrows down to the floor (its reds, one in three frames, do not slow it).
     let mut now = SLOW_START_MIN_NS + MS;
     let colours = burst(&p, &mut s, 17, 500, now);
@@ -926,9 +969,9 @@ struct Model {
 
 #[derive(Clone, Copy, PartialEq)]
 enum ModelPhase {
-    /// The time of the first red, as kept: the clock in 32 ns units, low 56 bits, at least 1;
+    /// The time of the first red, as kept: the clock in 1,024 ns units, low 54 bits, at least 1;
     /// whether a shortfall came a second or more after it, and how many 1.25 s or more after
-    /// it (at most 31).
+    /// it (at most 127).
     SlowStart(Option<u64>, bool, u64),
     /// Watched: plain once it borrows half of cbs, until its bucket is full.
     LenDebt(bool),
@@ -952,7 +995,7 @@ impl Model {
             Some(ModelPhase::SlowStart(first, late, burst)) => {
                 (2i128 << 62)
                     + ((late as i128) << 61)
-                    + ((burst as i128) << 56)
+                    + ((burst as i128) << 54)
                     + first.unwrap_or(0) as i128
             }
             Some(ModelPhase::Plain) => 1i128 << 62,
@@ -1010,7 +1053,7 @@ impl Model {
             let half_full = self.tokens >= (p.cbs_bytes / 2) as i128 * NS as i128;
             if let Some(ModelPhase::SlowStart(Some(t), ..)) = self.phase
                 && half_full
-                && let since = now_ns.saturating_sub(t * 32)
+                && let since = now_ns.saturating_sub(t * 1024)
                 && since >= SLOW_START_MIN_NS
             {
                 if since < SLOW_START_MAX_NS {
@@ -1025,14 +1068,14 @@ impl Model {
         if let Some(ModelPhase::SlowStart(first, late, burst)) = self.phase {
             match first {
                 None => {
-                    let low = (now_ns / 32) % (1u64 << 56);
+                    let low = (now_ns / 1024) % (1u64 << 54);
                     self.phase = Some(ModelPhase::SlowStart(Some(low.max(1)), false, 0));
                     return Red;
                 }
-                Some(t) if now_ns.saturating_sub(t * 32) < SLOW_START_MAX_NS => {
-                    let since = now_ns.saturating_sub(t * 32);
+                Some(t) if now_ns.saturating_sub(t * 1024) < SLOW_START_MAX_NS => {
+                    let since = now_ns.saturating_sub(t * 1024);
                     let late = late || since >= NS;
-                    let burst = (burst + (since >= 1250 * MS) as u64).min(31);
+                    let burst = (burst + (since >= 1250 * MS) as u64).min(127);
                     self.phase = Some(ModelPhase::SlowStart(Some(t), late, burst));
                     return Red;
                 }
@@ -1058,9 +1101,15 @@ impl Model {
             return Red;
         }
         if self.phase.is_some() {
-            // Red once it took a sixteenth of cbs, and at least two of this packet, beyond
-            // what it earned.
-            let depth = ((p.cbs_bytes / 16) as i128 * NS as i128).max(2 * need);
+            // Red once it took a sixteenth of cbs, shrunk by sixteenths as the bucket's debt
+            // uses up ebs, and at least two of this packet, beyond what it earned.
+            let in_debt = (-self.tokens).max(0);
+            let left = match (ebs - in_debt).max(0).checked_div(ebs / 16) {
+                Some(sixteenths) => sixteenths.min(16),
+                None => 16,
+            };
+            let base = (p.cbs_bytes / 16) as i128 * NS as i128;
+            let depth = (base * left / 16).max(2 * need);
             if self.debt >= depth {
                 self.debt = 0;
                 return Red;
