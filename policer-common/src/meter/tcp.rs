@@ -14,7 +14,8 @@
 //!   shortfall [`SLOW_START_MAX_NS`] or more after that red. If the flow was still losing
 //!   packets a second or more after its first red (TCP held by its losses, as under a plain
 //!   bucket: it has long left slow start), the debt's rules follow, unless it lost a
-//!   burst of them late (BBR at short round trips: see the plain flows below). If it was
+//!   burst of them late, more than one a round trip (BBR's probe: see the plain flows
+//!   below; the round trip timed by the slow start's first drop and its resend). If it was
 //!   not, it crept back at about the rate with no loss since its start-up: BBR, out of its
 //!   start-up at its estimate of the rate (or CUBIC whose halved window is just under it).
 //!   Such a flow is **watched**: the debt's rules, but borrowing half of `cbs` before
@@ -30,7 +31,10 @@
 //!   trip later, however short its round trip (spaced by bytes, reds came too seldom for
 //!   CUBIC at 10 ms, which borrowed to the floor). A flow that has repaid its bucket is
 //!   past [`red_depth`] at its first shortfall: its red comes where a plain bucket's first
-//!   drop would, but alone.
+//!   drop would, but alone. The depth is at most one round trip of the rate (TCP's round
+//!   trip, timed from a drop to its resend), and shrinks as the debt uses up `ebs`: the
+//!   deeper the flow, the sooner its next red, so that TCP that backs off settles above the
+//!   floor at any round trip.
 //! * **A flow whose TCP answers within four packets at the rate** ([`window_too_small`]:
 //!   its drop's resend came before four packets could pass at the rate, so its window at the
 //!   rate is under four packets, as with no round trip) gets no debt's reds until an answer
@@ -96,20 +100,34 @@ const LATE_BURST_FROM_NS: u64 = SLOW_START_MAX_NS * 5 / 8;
 /// docs/algorithm.md, the constants.
 const LATE_BURST_REDS: u64 = 24;
 
-/// Whether `late_reds` shortfalls from [`LATE_BURST_FROM_NS`] to [`SLOW_START_MAX_NS`] after
-/// the first red are a burst: at least [`LATE_BURST_REDS`], and at least one a round trip
-/// of those 0.75 s where the slow start timed TCP's round trip (`resend::round_trip_ns`).
+/// How long after its first red a slow start's shortfalls count for a late burst:
+/// [`LATE_BURST_FROM_NS`], or [`LATE_BURST_ROUND_TRIPS`] round trips if longer. Reason:
+/// TCP's recovery from the losses that end its slow start lasts round trips, not a time:
+/// CUBIC at 150 ms, 50 Mbit/s, still lost 32 from 1.25 s on and was made plain.
+#[inline(always)]
+fn late_from(round_trip_ns: Option<u64>) -> u64 {
+    let by_round_trips = round_trip_ns.unwrap_or(0).saturating_mul(LATE_BURST_ROUND_TRIPS);
+    if by_round_trips > LATE_BURST_FROM_NS { by_round_trips } else { LATE_BURST_FROM_NS }
+}
+
+/// Round trips after a slow start's first red before its shortfalls count for a late burst
+/// (see [`late_from`]).
+const LATE_BURST_ROUND_TRIPS: u64 = 10;
+
+/// Whether `late_reds` shortfalls from [`late_from`] to [`SLOW_START_MAX_NS`] after the
+/// first red are a burst: at least [`LATE_BURST_REDS`], and at least one a round trip of
+/// that time where the slow start timed TCP's round trip (`resend::round_trip_ns`).
 /// Reason: CUBIC held by a plain bucket loses one every round trip or few, so at 2 ms it
 /// loses 150 a second, over any count fixed in time (it was made plain at 2-5 ms, where the
 /// debt's rules cut its losses: docs/tried.md); BBR's probe loses several a round trip.
 #[inline(always)]
 pub(super) fn late_burst(late_reds: u64, round_trip_ns: Option<u64>) -> bool {
-    let window = SLOW_START_MAX_NS - LATE_BURST_FROM_NS;
+    let window = SLOW_START_MAX_NS.saturating_sub(late_from(round_trip_ns));
     let per_round_trip = match round_trip_ns {
         Some(rtt) => window.checked_div(rtt).unwrap_or(u64::MAX),
         None => 0,
     };
-    late_reds >= LATE_BURST_REDS && late_reds >= per_round_trip
+    window > 0 && late_reds >= LATE_BURST_REDS && late_reds >= per_round_trip
 }
 
 /// How long after its first red a slow start may take to refill half its bucket: TCP's
@@ -478,7 +496,8 @@ fn still_slow(profile: &Profile, state: &mut FlowState, now_ns: u64) -> bool {
         if since >= LATE_RED_NS {
             state.debt |= LATE_RED;
         }
-        if since >= LATE_BURST_FROM_NS && state.debt & LATE_REDS != LATE_REDS {
+        let late = since >= late_from(super::resend::round_trip_ns(state));
+        if late && state.debt & LATE_REDS != LATE_REDS {
             state.debt += LATE_RED_ONE;
         }
         return true;

@@ -424,6 +424,9 @@ fn a_late_burst_is_more_than_one_red_a_round_trip_and_at_least_24() {
     // 80 ms: 9 round trips, so 24 as untimed.
     assert!(!tcp::late_burst(23, Some(80 * MS)));
     assert!(tcp::late_burst(24, Some(80 * MS)));
+    // 150 ms: counted from 1.5 s on, 3 round trips: 24. 200 ms: from 2 s on, never.
+    assert!(tcp::late_burst(24, Some(150 * MS)));
+    assert!(!tcp::late_burst(127, Some(200 * MS)));
     // 2 ms: 375 round trips, more than the count holds (127): CUBIC losing one every few
     // round trips is never a burst.
     assert!(!tcp::late_burst(127, Some(2 * MS)));
