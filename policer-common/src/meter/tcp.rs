@@ -145,21 +145,6 @@ pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
 /// (traces and figures: docs/algorithm.md and docs/tried.md).
 pub const SLOW_START_MIN_NS: u64 = SLOW_START_MAX_NS / 5;
 
-/// How long after a slow start's first red its bucket half full again is still TCP's loss
-/// recovery: [`SLOW_START_MIN_NS`], or [`RECOVERY_ROUND_TRIPS`] of TCP's round trip if
-/// longer, as the slow start timed it. Reason: the recovery lasts round trips; at 250 ms
-/// it half-filled the bucket 1 s after the red, CUBIC's window still 1.4x the rate, and the
-/// flow, ended there, was lent `ebs` before its first answer and cut again at the floor (50
-/// Mbit/s: 0.79 of a plain bucket's goodput).
-#[inline(always)]
-fn recovery_ns(round_trip_ns: Option<u64>) -> u64 {
-    let by_round_trips = round_trip_ns.unwrap_or(0).saturating_mul(RECOVERY_ROUND_TRIPS);
-    if by_round_trips > SLOW_START_MIN_NS { by_round_trips } else { SLOW_START_MIN_NS }
-}
-
-/// Round trips of a slow start's loss recovery (see [`recovery_ns`]).
-const RECOVERY_ROUND_TRIPS: u64 = 4;
-
 /// The shortest pause that ends a plain flow's plain bucket (if it also fills `cbs`).
 /// Reason: under Linux's shortest retransmission timeout (200 ms, what TCP with no round
 /// trip waits out after losing its tail), over the gap BBR leaves at each ProbeRTT (about a
@@ -394,7 +379,7 @@ pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64)
         return;
     }
     let since = since_first_red(state, now_ns);
-    if since < recovery_ns(super::resend::round_trip_ns(state)) {
+    if since < SLOW_START_MIN_NS {
         // TCP's loss recovery, not TCP backing off: see SLOW_START_MIN_NS.
         return;
     }
