@@ -306,8 +306,11 @@ pub mod resend {
     /// the time of the drop. A `tcp`-mode flow's drops in slow start or plain are a plain
     /// bucket's, and arm nothing (TCP's recovery from a slow start's losses takes many
     /// round trips, and the debt's reds waiting on it let the flow borrow to the floor:
-    /// CUBIC at 150 and 250 ms, 50 Mbit/s), but for a slow start's first drop of a TCP
-    /// segment, which is awaited to time TCP's round trip ([`round_trip_ns`]).
+    /// CUBIC at 150 and 250 ms, 50 Mbit/s), but for a slow start's first drop while no
+    /// round trip is timed, which is awaited to time it ([`round_trip_ns`]; a flow that is
+    /// no TCP is timed by its next packet, as its sequence number is always 0). The
+    /// conditions are few on purpose: two more (a TCP segment, no round trip kept apart)
+    /// took the verifier's work from 0.3 to 0.84 million instructions for TC.
     #[inline(always)]
     pub fn dropped(profile: &Profile, state: &mut FlowState, now_ns: u64) {
         let resend = fresh(state);
@@ -315,11 +318,7 @@ pub mod resend {
         let time = units(now_ns) << TIME_SHIFT;
         if kind != WAITING && super::in_debt_rules(profile, state) {
             state.resend = WAITING | (resend & QUICK) | time;
-        } else if kind == 0
-            && resend & ROUND_TRIP == 0
-            && state.dropped_seq != 0
-            && super::in_slow_start(profile, state)
-        {
+        } else if resend & (STATE | ROUND_TRIP) == 0 && super::in_slow_start(profile, state) {
             state.resend = SAMPLING | (resend & QUICK) | time;
         }
     }

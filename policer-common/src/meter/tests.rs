@@ -448,15 +448,21 @@ fn a_slow_starts_first_drop_times_tcps_round_trip() {
     police_and_act(&p, &mut s, 500, 20 * MS, false, 3896);
     let rtt = resend::round_trip_ns(&s).expect("timed");
     assert!((19 * MS..=20 * MS).contains(&rtt), "{rtt}");
-    // Kept through the packets after it; a flow that is no TCP (sequence 0) times nothing.
+    // Kept through the packets after it, and through the slow start's later drops.
     police_and_act(&p, &mut s, 500, 21 * MS, false, 5844);
     assert_eq!(resend::round_trip_ns(&s), Some(rtt));
+    let later = police_and_act(&p, &mut s, 60_000, 22 * MS, false, 6344);
+    assert_eq!(later, (Red, action::DROP));
+    police_and_act(&p, &mut s, 500, 23 * MS, false, 6344);
+    assert_eq!(resend::round_trip_ns(&s), Some(rtt));
+    // A flow that is no TCP (sequence 0) is timed by its next packet: a flood's come
+    // microseconds apart.
     let mut udp = new_flow(&p, 0);
     for _ in 0..3 {
         police_and_act(&p, &mut udp, 1500, 0, false, 0);
     }
-    police_and_act(&p, &mut udp, 500, 20 * MS, false, 0);
-    assert_eq!(resend::round_trip_ns(&udp), None);
+    police_and_act(&p, &mut udp, 500, 100_000, false, 0);
+    assert!(resend::round_trip_ns(&udp).is_some_and(|rtt| rtt <= 100_000));
 }
 
 #[test]
