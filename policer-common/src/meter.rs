@@ -283,7 +283,7 @@ pub mod resend {
     pub fn before(profile: &Profile, state: &mut FlowState, seq: u32, len: u32, now_ns: u64) {
         let resend = fresh(state);
         let kind = resend & STATE;
-        if kind != WAITING && kind != SAMPLING {
+        if !awaiting(kind) {
             state.dropped_seq = seq;
             // Written only when it changes: the common packet stores one word, not two.
             if kind != 0 {
@@ -328,8 +328,15 @@ pub mod resend {
     #[inline(always)]
     pub fn round_trip_ns(state: &FlowState) -> Option<u64> {
         let resend = fresh(state);
-        (resend & ROUND_TRIP != 0 && resend & STATE != WAITING && resend & STATE != SAMPLING)
+        (resend & ROUND_TRIP != 0 && !awaiting(resend & STATE))
             .then_some(((resend >> TIME_SHIFT) as u64) << TIME_UNIT_SHIFT)
+    }
+
+    /// Whether a resend word's state awaits a dropped segment (for the debt or to time the
+    /// round trip): its time bits then hold the time of the drop.
+    #[inline(always)]
+    fn awaiting(kind: u32) -> bool {
+        kind == WAITING || kind == SAMPLING
     }
 
     /// Whether TCP has answered the flow's drops before this packet: the resend itself is

@@ -314,9 +314,8 @@ pub(super) fn after_refill(profile: &Profile, state: &mut FlowState, earned: i64
 /// highest after that), up to [`red_depth`].
 #[inline(always)]
 pub(super) fn took(state: &mut FlowState, need: i64) {
-    let phase = state.debt & PHASE_BITS;
-    if phase == 0 || phase == WATCHED {
-        state.debt = phase | owed_with(state, need);
+    if in_debt_rules(state) {
+        state.debt = (state.debt & PHASE_BITS) | owed_with(state, need);
     }
 }
 
@@ -450,7 +449,6 @@ pub(super) fn borrow(
         become_plain(profile, state);
         return Colour::Red;
     }
-    let phase = state.debt & PHASE_BITS;
     let owed = state.debt & !PHASE_BITS;
     if owed >= red_depth(profile, state, need, super::resend::round_trip_ns(state))
         && super::resend::answered(state)
