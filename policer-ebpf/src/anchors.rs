@@ -24,9 +24,15 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 
-/// 1 Gbit/s in bytes per second, and a bucket of 100 ms of it: no benchmark empties it.
+/// 1 Gbit/s in bytes per second: no cost benchmark empties a bucket of it.
 const RATE: u64 = 125_000_000;
-const BURST_NANO_BYTES: u64 = RATE / 10 * 1_000_000_000;
+/// 1 Mbit/s in bytes per second: the flood benchmark's rate, at which nearly all is dropped.
+const FLOOD_RATE: u64 = 125_000;
+
+/// A bucket of 100 ms at `rate` bytes per second, in nano-bytes.
+const fn burst_nano_bytes(rate: u64) -> u64 {
+    rate / 10 * 1_000_000_000
+}
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -97,14 +103,15 @@ fn parse(data: usize, end: usize) -> Option<Key> {
     Some(Key { src, dst, sport, dport, proto, _pad: [0; 3] })
 }
 
-/// Refills and takes `len` bytes: true when the bucket had them.
+/// Refills at `RATE` bytes per second and takes `len` bytes: true when the bucket had them.
 #[inline(always)]
-fn take(tokens: &mut u64, last_ns: &mut u64, now: u64, len: u64) -> bool {
+fn take<const RATE: u64>(tokens: &mut u64, last_ns: &mut u64, now: u64, len: u64) -> bool {
     // A second fills any bucket here: clamping to it keeps the product within 64 bits.
     let elapsed = now.saturating_sub(*last_ns).min(1_000_000_000);
     *last_ns = now;
     let refilled = *tokens + elapsed * RATE;
-    *tokens = if refilled > BURST_NANO_BYTES { BURST_NANO_BYTES } else { refilled };
+    let burst = const { burst_nano_bytes(RATE) };
+    *tokens = if refilled > burst { burst } else { refilled };
     let need = len * 1_000_000_000;
     if *tokens >= need {
         *tokens -= need;
@@ -123,17 +130,19 @@ fn count(conform: bool) -> bool {
     conform
 }
 
+/// The naive bucket at `RATE` bytes per second a flow.
 #[inline(always)]
-fn naive(data: usize, end: usize) -> bool {
+fn naive<const RATE: u64>(data: usize, end: usize) -> bool {
     let Some(key) = parse(data, end) else { return true };
     let len = (end - data) as u64;
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     match ANCHOR_LRU.get_ptr_mut(key) {
         // SAFETY: a pointer to a live map value, for this program run.
-        Some(b) => unsafe { count(take(&mut (*b).tokens, &mut (*b).last_ns, now, len)) },
+        Some(b) => unsafe { count(take::<RATE>(&mut (*b).tokens, &mut (*b).last_ns, now, len)) },
         None => {
-            let b = Bucket { tokens: BURST_NANO_BYTES - len * 1_000_000_000, last_ns: now };
+            let tokens = burst_nano_bytes(RATE) - len * 1_000_000_000;
+            let b = Bucket { tokens, last_ns: now };
             let _ = ANCHOR_LRU.insert(key, b, BPF_ANY as u64);
             count(true)
         }
@@ -150,7 +159,7 @@ fn locked(data: usize, end: usize) -> bool {
         let b = LockedBucket {
             lock: bpf_spin_lock { val: 0 },
             _pad: 0,
-            tokens: BURST_NANO_BYTES - len * 1_000_000_000,
+            tokens: burst_nano_bytes(RATE) - len * 1_000_000_000,
             last_ns: now,
         };
         let _ = ANCHOR_LOCKED.insert(key, b, BPF_ANY as u64);
@@ -159,7 +168,7 @@ fn locked(data: usize, end: usize) -> bool {
     // SAFETY: a live map value; the lock is held on one straight path with no helper call.
     let conform = unsafe {
         bpf_spin_lock(&raw mut (*b).lock);
-        let conform = take(&mut (*b).tokens, &mut (*b).last_ns, now, len);
+        let conform = take::<RATE>(&mut (*b).tokens, &mut (*b).last_ns, now, len);
         bpf_spin_unlock(&raw mut (*b).lock);
         conform
     };
@@ -168,7 +177,22 @@ fn locked(data: usize, end: usize) -> bool {
 
 #[xdp]
 pub fn anchor_naive_xdp(ctx: XdpContext) -> u32 {
-    if naive(ctx.data(), ctx.data_end()) { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+    if naive::<RATE>(ctx.data(), ctx.data_end()) {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    }
+}
+
+/// The naive bucket at 1 Mbit/s a flow: the flood benchmark's anchor, the same code as
+/// `anchor_naive_xdp` but for the rate.
+#[xdp]
+pub fn anchor_naive_flood_xdp(ctx: XdpContext) -> u32 {
+    if naive::<FLOOD_RATE>(ctx.data(), ctx.data_end()) {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    }
 }
 
 #[xdp]
@@ -178,7 +202,7 @@ pub fn anchor_locked_xdp(ctx: XdpContext) -> u32 {
 
 #[classifier]
 pub fn anchor_naive_tc(ctx: TcContext) -> i32 {
-    if naive(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
+    if naive::<RATE>(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
 }
 
 #[classifier]
@@ -190,6 +214,30 @@ pub fn anchor_locked_tc(ctx: TcContext) -> i32 {
 #[xdp]
 pub fn xdp_drop(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
+}
+
+/// `XDP_DROP` after reading the frame's EtherType: the ceiling of any program that looks at
+/// the frame (a frame that arrives from another core is not in this core's cache, and
+/// `XDP_DROP` alone never reads it).
+#[xdp]
+pub fn xdp_read_drop(ctx: XdpContext) -> u32 {
+    let (data, end) = (ctx.data(), ctx.data_end());
+    if data + 14 > end {
+        return xdp_action::XDP_PASS;
+    }
+    // SAFETY: the 14-byte Ethernet header lies before `end`, checked just above; volatile so
+    // that the read is not optimised away.
+    let ethertype = unsafe { core::ptr::read_volatile((data + 12) as *const u16) };
+    if ethertype == 0 { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+/// `XDP_DROP` after reading the clock: what `bpf_ktime_get_ns`, which every rate meter calls
+/// once a packet, costs on its own.
+#[xdp]
+pub fn xdp_clock_drop(_ctx: XdpContext) -> u32 {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now == 0 { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
 }
 
 /// The flood generator's fan-out: every entry holds the ifindex of the veth end that feeds

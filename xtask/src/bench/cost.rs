@@ -249,20 +249,26 @@ pub fn run(args: &CostArgs) -> anyhow::Result<Vec<CostRow>> {
 
 /// The flood benchmark's case, one frame after another through `BPF_PROG_TEST_RUN`: the
 /// policer at 1 Mbit/s with one bucket (`--key dst`, the defaults otherwise) drops all but
-/// the first few hundred frames, against a bare `XDP_DROP`.
+/// the first few hundred frames, against a bare `XDP_DROP` and the naive bucket at the same
+/// rate (which drops as much).
 fn flood_row(args: &CostArgs, anchors: &mut Ebpf) -> anyhow::Result<CostRow> {
     let profile = Profile::new(125_000, 12_500, 25_000, key_mode::DST, action::PASS, action::DROP)
         .and_then(|p| p.with_mode(policer_common::mode::TCP))
         .map_err(|e| anyhow::anyhow!("the flood's profile: {e:?}"))?;
     let mut policer = Loaded::load(&profile, 1024, ProgramKind::Xdp)?;
     let mut ours = policer_runner(&mut policer);
-    let mut drop = xdp_runner(anchors, super::load::PROG_XDP_DROP)?;
+    let (mut drop, mut naive) = runner_pair(
+        anchors,
+        ProgramKind::Xdp,
+        super::load::PROG_XDP_DROP,
+        super::load::PROG_NAIVE_FLOOD,
+    )?;
     let frame = flow_frame(1, 64);
-    let s = interleaved(&mut [&mut ours, &mut drop], args.repeats, |run| {
+    let s = interleaved(&mut [&mut ours, &mut drop, &mut naive], args.repeats, |run| {
         Ok(run(&frame, args.runs)? as f64)
     })?;
     let case = "XDP, one hot flow of 64-byte frames, nearly all red and dropped (a flood; bare: \
-                XDP_DROP)";
+                XDP_DROP; naive: at the same rate)";
     Ok(row(case.to_string(), None, &s))
 }
 
@@ -293,21 +299,30 @@ fn hot_flow_rows(
 
 /// The naive and the locked anchor for one hook.
 fn anchor_pair(anchors: &mut Ebpf, kind: ProgramKind) -> anyhow::Result<(Runner<'_>, Runner<'_>)> {
-    let (naive, locked) = match kind {
-        ProgramKind::Xdp => (ANCHOR_NAIVE_XDP, ANCHOR_LOCKED_XDP),
-        ProgramKind::Tc => (ANCHOR_NAIVE_TC, ANCHOR_LOCKED_TC),
-    };
-    let (mut naive_prog, mut locked_prog) = (None, None);
-    for (name, program) in anchors.programs_mut() {
-        if name == naive {
-            naive_prog = Some(program);
-        } else if name == locked {
-            locked_prog = Some(program);
+    match kind {
+        ProgramKind::Xdp => runner_pair(anchors, kind, ANCHOR_NAIVE_XDP, ANCHOR_LOCKED_XDP),
+        ProgramKind::Tc => runner_pair(anchors, kind, ANCHOR_NAIVE_TC, ANCHOR_LOCKED_TC),
+    }
+}
+
+/// Runners of two programs of one object.
+fn runner_pair<'a>(
+    ebpf: &'a mut Ebpf,
+    kind: ProgramKind,
+    first: &str,
+    second: &str,
+) -> anyhow::Result<(Runner<'a>, Runner<'a>)> {
+    let (mut first_prog, mut second_prog) = (None, None);
+    for (name, program) in ebpf.programs_mut() {
+        if name == first {
+            first_prog = Some(program);
+        } else if name == second {
+            second_prog = Some(program);
         }
     }
     Ok((
-        runner(naive_prog.context(naive)?, kind, naive)?,
-        runner(locked_prog.context(locked)?, kind, locked)?,
+        runner(first_prog.context(first.to_string())?, kind, first)?,
+        runner(second_prog.context(second.to_string())?, kind, second)?,
     ))
 }
 

@@ -61,9 +61,15 @@ impl LoadArgs {
 }
 
 /// The receivers compared.
-const RECEIVERS: [(&str, &str); 5] = [
+const RECEIVERS: [(&str, &str); 8] = [
     ("none", "no policer: a bare XDP_PASS, then the stack drops each frame at UDP"),
     ("drop", "a bare XDP_DROP: the ceiling of any XDP program that drops"),
+    (
+        "read",
+        "XDP_DROP after reading the EtherType: the ceiling of any XDP program that reads the frame",
+    ),
+    ("clock", "XDP_DROP after reading the clock (`bpf_ktime_get_ns`), as every meter does"),
+    ("naive", "the naive per-flow bucket (the cost benchmark's anchor) at 1 Mbit/s a 5-tuple, XDP"),
     (
         "nft",
         "bare XDP_PASS, then nftables `limit rate over 125000 bytes/second` drop (netdev ingress)",
@@ -120,6 +126,9 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<Vec<LoadRow>> {
         match receiver {
             "xdp" => {}
             "drop" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_DROP)?),
+            "read" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_READ_DROP)?),
+            "clock" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_CLOCK_DROP)?),
+            "naive" => passes.push(attach_bare(bed, anchors(1024, 1)?, PROG_NAIVE_FLOOD)?),
             _ => passes.push(attach_bare(
                 bed,
                 aya::Ebpf::load(policer::ebpf_object())?,
@@ -179,6 +188,12 @@ fn attach_bare(bed: &Testbed, mut ebpf: aya::Ebpf, name: &str) -> anyhow::Result
 
 /// The bare XDP_DROP of the anchors' object.
 pub const PROG_XDP_DROP: &str = "xdp_drop";
+/// `XDP_DROP` after reading the frame, in the anchors' object.
+const PROG_XDP_READ_DROP: &str = "xdp_read_drop";
+/// `XDP_DROP` after reading the clock, in the anchors' object.
+const PROG_XDP_CLOCK_DROP: &str = "xdp_clock_drop";
+/// The naive per-flow bucket at 1 Mbit/s, in the anchors' object.
+pub const PROG_NAIVE_FLOOD: &str = "anchor_naive_flood_xdp";
 /// The generator's amplifier in the anchors' object.
 const PROG_XDP_FANOUT: &str = "xdp_fanout";
 
@@ -454,7 +469,7 @@ fn pin_to_cpu(pid: i32, cpu: usize) -> anyhow::Result<()> {
 pub fn markdown(args: &LoadArgs, rows: &[LoadRow]) -> String {
     let rate =
         |receiver| rows.iter().find(|r| r.receiver == receiver).map_or(1.0, |r| r.mpps.median);
-    let (base, drop) = (rate("nft"), rate("drop"));
+    let (base, drop, naive) = (rate("nft"), rate("drop"), rate("naive"));
     let mut out = format!(
         "## Packet rate under a flood\n\n64-byte UDP frames of {} flows. The generator: \
          AF_PACKET (`PACKET_QDISC_BYPASS`, `sendmmsg` of {SEEDS_PER_CALL}) sends seed frames \
@@ -471,18 +486,19 @@ pub fn markdown(args: &LoadArgs, rows: &[LoadRow]) -> String {
          veth ring's 256 when it finds the ring full; far fewer means it mostly waited for \
          frames, and then wake-ups weigh on its figure). {} s per measurement, {} measurements of each receiver taken in turn \
          (median, range).\n\n\
-         | receiver | Mpps per receiving core | against nftables | against XDP_DROP | Mpps \
-         wall | receiver busy | offered Mpps | frames per run |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | receiver | Mpps per receiving core | against nftables | against XDP_DROP | against \
+         the naive bucket | Mpps wall | receiver busy | offered Mpps | frames per run |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
         args.flows, args.copies, args.seconds, args.repeats
     );
     for r in rows {
         out += &format!(
-            "| {} | {} | {:.2}x | {:.2}x | {} | {:.0} % | {:.2} | {:.0} |\n",
+            "| {} | {} | {:.2}x | {:.2}x | {:.2}x | {} | {:.0} % | {:.2} | {:.0} |\n",
             r.what,
             r.mpps.show(2, 1.0),
             r.mpps.median / base,
             r.mpps.median / drop,
+            r.mpps.median / naive,
             r.wall.show(2, 1.0),
             r.busy.median * 100.0,
             r.offered.median,
