@@ -18,9 +18,11 @@
 //!   below; the round trip timed by the slow start's first drop and its resend). If it was
 //!   not, it crept back at about the rate with no loss since its start-up: BBR, out of its
 //!   start-up at its estimate of the rate (or CUBIC whose halved window is just under it).
-//!   Such a flow is **watched**: the debt's rules, but borrowing half of `cbs` before
-//!   its bucket is next full makes it plain (CUBIC backs off at the first red and refills;
-//!   BBR, lent more, takes it for rate and borrows on to the floor).
+//!   So did a flow whose bucket is half full again only [`SLOW_START_MAX_NS`] or more after
+//!   its first red (CUBIC with a window of hundreds of packets refills half of `cbs` only
+//!   in seconds). Such a flow is **watched**: the debt's rules, but borrowing half of `cbs`
+//!   before its bucket is next full makes it plain (CUBIC backs off at the first red and
+//!   refills; BBR, lent more, takes it for rate and borrows on to the floor).
 //! * **The debt's rules**: the bucket lends, and a packet that finds it short is red once
 //!   the flow has taken [`red_depth`] more than it earned since TCP answered its last red
 //!   (`resend`: the dropped segment sent again), or since its bucket was last at its highest
@@ -42,11 +44,9 @@
 //!   and it borrows to the floor and is plain there, as before this rule.
 //! * **A flow that reaches the floor** did not slow down for the debt's reds (TCP that
 //!   backs off on loss, CUBIC or Reno, settles above it; BBR paces at its own estimate of
-//!   the rate, and every byte lent raises that estimate), nor did one whose bucket is half
-//!   full again only later than [`SLOW_START_MAX_NS`] after its first red, with no shortfall
-//!   after those 2 s (it crept back at about the rate: BBR after its start-up, where CUBIC
-//!   halves its window and refills the bucket in a few round trips), nor did one whose
-//!   slow start lost a burst of packets more than 1.25 s after its first red
+//!   the rate, and every byte lent raises that estimate), nor did a watched flow that
+//!   borrowed half of `cbs` before its bucket was full again, nor did one whose slow start
+//!   lost a burst of packets more than 1.25 s after its first red
 //!   ([`LATE_BURST_REDS`]: BBR's bandwidth probe meeting the empty bucket, where CUBIC
 //!   loses one every round trip or few). Each becomes **plain**: a plain bucket of depth
 //!   `cbs` at the floor (tokens from `-ebs` to `cbs - ebs`, entered empty if the flow was
@@ -368,9 +368,13 @@ fn left_sixteenths(profile: &Profile, state: &FlowState) -> u64 {
 
 /// After a green: a slow start that has had its red ends once the bucket is half full, from
 /// [`SLOW_START_MIN_NS`] after the red on. If that took longer than [`SLOW_START_MAX_NS`]
-/// (with no shortfall after those 2 s, which would have ended it), the flow did not back
-/// off from its reds: it crept back at about the rate (BBR after its start-up), and is
-/// plain from here, its plain bucket as full as its bucket was.
+/// (with no shortfall after those 2 s, which would have ended it), the flow crept back at
+/// about the rate: BBR after its start-up, or CUBIC whose last cut left it just under the
+/// rate (with a window of hundreds of packets, 200 Mbit/s at 20 ms, it refills half of
+/// `cbs` only in seconds). It is watched, as a flow quiet after its reds is: BBR, lent,
+/// borrows on and is plain at half of `cbs`; CUBIC backs off at its first red. (Made
+/// plain here, CUBIC at 200 Mbit/s lost as much as under a plain bucket in one run of two,
+/// whichever of the half-full bucket and a shortfall came first: docs/tried.md.)
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & FIRST_RED_BITS;
@@ -382,11 +386,7 @@ pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64)
         // TCP's loss recovery, not TCP backing off: see SLOW_START_MIN_NS.
         return;
     }
-    if since < SLOW_START_MAX_NS {
-        state.debt = 0;
-    } else {
-        become_plain(profile, state);
-    }
+    state.debt = if since < SLOW_START_MAX_NS { 0 } else { WATCHED };
 }
 
 /// A flow that did not back off becomes plain, its plain bucket as full as its bucket was,

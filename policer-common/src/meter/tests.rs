@@ -529,17 +529,20 @@ fn tcp_watched_flow_that_repays_gets_the_len_debt_rules() {
 }
 
 #[test]
-fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_plain() {
+fn tcp_flow_that_creeps_back_to_half_full_only_after_two_seconds_is_watched() {
     let p = tcp_profile();
     let (mut s, now) = tcp_flow_quiet_for_two_seconds_after_its_first_red(&p);
-    // A gap of 2.5 ms fills the bucket to half, but long after the red: plain.
+    // A gap of 2.5 ms fills the bucket to half, but long after the red: watched, its bucket
+    // as it was (1500), nothing owed.
     assert_eq!(police(&p, &mut s, 1000, now + 2_500_000), Green);
-    // Its plain bucket (-ebs to cbs - ebs) is half full too: 1500 - 5000.
-    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -3500));
-    // It tops out at cbs - ebs = -2000 (4 ms would have earned 4000); the next frame takes
-    // it to -3000, within the plain bucket.
-    assert_eq!(police(&p, &mut s, 1000, now + 6_500_000), Green);
-    assert_eq!(s.tokens_bytes(), -3000);
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Watched, 1500, 0));
+    // It may borrow less than half of cbs (1500) before its bucket is full again: 2900
+    // takes it to -1400, yellow; the next frame would borrow 2400: red, and plain at the
+    // floor, empty (it was borrowing).
+    assert_eq!(police(&p, &mut s, 2900, now + 2_500_000), Yellow);
+    assert_eq!(s.tokens_bytes(), -1400);
+    assert_eq!(police(&p, &mut s, 1000, now + 2_500_000), Red);
+    assert_eq!((Phase::of(&s), s.tokens_bytes()), (Phase::Plain, -5000));
 }
 
 #[test]
@@ -1065,11 +1068,8 @@ impl Model {
                 && let since = now_ns.saturating_sub(t * 1024)
                 && since >= SLOW_START_MIN_NS
             {
-                if since < SLOW_START_MAX_NS {
-                    self.phase = Some(ModelPhase::LenDebt(false));
-                } else {
-                    self.become_plain(ebs);
-                }
+                let watched = since >= SLOW_START_MAX_NS;
+                self.phase = Some(ModelPhase::LenDebt(watched));
                 self.debt = 0;
             }
             return Green;
