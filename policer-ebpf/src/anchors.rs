@@ -1,14 +1,16 @@
-//! The cost benchmark's anchors: the per-flow token bucket a C author writes first, built
+//! The benchmarks' anchors: the per-flow token bucket a C author writes first, built
 //! exactly like the policer (same compiler, linker and flags), so that `cargo xtask bench
-//! cost` compares the policer with them in one run. Not part of the product: this object
-//! is only ever loaded by the benchmark.
+//! cost` and `bench load` compare the policer with them in one run; and the flood
+//! benchmark's ceilings (`XDP_DROP` bare, after reading the frame, after reading the clock)
+//! and its generator (`xdp_fanout`). Not part of the product: this object is only ever
+//! loaded by the benchmarks.
 //!
 //! Both parse Ethernet (no VLAN tag), IPv4 (with the `ihl` check) and TCP/UDP ports; other
 //! frames pass. Each keeps one bucket per 5-tuple (a 16-byte key, as a C author packs it),
 //! refills it from `bpf_ktime_get_ns` at the rate in nano-bytes (no division, as ours),
 //! compares, and counts in one per-CPU counter:
 //! * `anchor_naive_*`: an LRU hash, the bucket updated without a lock (wrong when two CPUs
-//!   feed one flow);
+//!   feed one flow); `anchor_naive_flood_xdp` is the same at 1 Mbit/s a flow;
 //! * `anchor_locked_*`: a plain hash whose value holds a `bpf_spin_lock` (exact on many
 //!   CPUs; a full table refuses new flows, which then pass).
 #![no_std]
@@ -24,8 +26,11 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 
-/// 1 Gbit/s in bytes per second: no cost benchmark empties a bucket of it.
-const RATE: u64 = 125_000_000;
+/// 1 Gbit/s in bytes per second, the cost benchmark's rate. A hot flow of 64-byte frames does
+/// empty a bucket of it, but an anchor runs the same instructions either way (refill,
+/// compare, count; only the counter's index differs). The naive programs share one table,
+/// so a flow's bucket carries from one of them to the next.
+const COST_RATE: u64 = 125_000_000;
 /// 1 Mbit/s in bytes per second: the flood benchmark's rate, at which nearly all is dropped.
 const FLOOD_RATE: u64 = 125_000;
 
@@ -103,14 +108,14 @@ fn parse(data: usize, end: usize) -> Option<Key> {
     Some(Key { src, dst, sport, dport, proto, _pad: [0; 3] })
 }
 
-/// Refills at `RATE` bytes per second and takes `len` bytes: true when the bucket had them.
+/// Refills at `BYTES_PER_SEC` and takes `len` bytes: true when the bucket had them.
 #[inline(always)]
-fn take<const RATE: u64>(tokens: &mut u64, last_ns: &mut u64, now: u64, len: u64) -> bool {
+fn take<const BYTES_PER_SEC: u64>(tokens: &mut u64, last_ns: &mut u64, now: u64, len: u64) -> bool {
     // A second fills any bucket here: clamping to it keeps the product within 64 bits.
     let elapsed = now.saturating_sub(*last_ns).min(1_000_000_000);
     *last_ns = now;
-    let refilled = *tokens + elapsed * RATE;
-    let burst = const { burst_nano_bytes(RATE) };
+    let refilled = *tokens + elapsed * BYTES_PER_SEC;
+    let burst = const { burst_nano_bytes(BYTES_PER_SEC) };
     *tokens = if refilled > burst { burst } else { refilled };
     let need = len * 1_000_000_000;
     if *tokens >= need {
@@ -130,18 +135,20 @@ fn count(conform: bool) -> bool {
     conform
 }
 
-/// The naive bucket at `RATE` bytes per second a flow.
+/// The naive bucket at `BYTES_PER_SEC` a flow.
 #[inline(always)]
-fn naive<const RATE: u64>(data: usize, end: usize) -> bool {
+fn naive<const BYTES_PER_SEC: u64>(data: usize, end: usize) -> bool {
     let Some(key) = parse(data, end) else { return true };
     let len = (end - data) as u64;
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     match ANCHOR_LRU.get_ptr_mut(key) {
         // SAFETY: a pointer to a live map value, for this program run.
-        Some(b) => unsafe { count(take::<RATE>(&mut (*b).tokens, &mut (*b).last_ns, now, len)) },
+        Some(b) => unsafe {
+            count(take::<BYTES_PER_SEC>(&mut (*b).tokens, &mut (*b).last_ns, now, len))
+        },
         None => {
-            let tokens = burst_nano_bytes(RATE) - len * 1_000_000_000;
+            let tokens = burst_nano_bytes(BYTES_PER_SEC) - len * 1_000_000_000;
             let b = Bucket { tokens, last_ns: now };
             let _ = ANCHOR_LRU.insert(key, b, BPF_ANY as u64);
             count(true)
@@ -159,7 +166,7 @@ fn locked(data: usize, end: usize) -> bool {
         let b = LockedBucket {
             lock: bpf_spin_lock { val: 0 },
             _pad: 0,
-            tokens: burst_nano_bytes(RATE) - len * 1_000_000_000,
+            tokens: burst_nano_bytes(COST_RATE) - len * 1_000_000_000,
             last_ns: now,
         };
         let _ = ANCHOR_LOCKED.insert(key, b, BPF_ANY as u64);
@@ -168,7 +175,7 @@ fn locked(data: usize, end: usize) -> bool {
     // SAFETY: a live map value; the lock is held on one straight path with no helper call.
     let conform = unsafe {
         bpf_spin_lock(&raw mut (*b).lock);
-        let conform = take::<RATE>(&mut (*b).tokens, &mut (*b).last_ns, now, len);
+        let conform = take::<COST_RATE>(&mut (*b).tokens, &mut (*b).last_ns, now, len);
         bpf_spin_unlock(&raw mut (*b).lock);
         conform
     };
@@ -177,7 +184,7 @@ fn locked(data: usize, end: usize) -> bool {
 
 #[xdp]
 pub fn anchor_naive_xdp(ctx: XdpContext) -> u32 {
-    if naive::<RATE>(ctx.data(), ctx.data_end()) {
+    if naive::<COST_RATE>(ctx.data(), ctx.data_end()) {
         xdp_action::XDP_PASS
     } else {
         xdp_action::XDP_DROP
@@ -202,7 +209,7 @@ pub fn anchor_locked_xdp(ctx: XdpContext) -> u32 {
 
 #[classifier]
 pub fn anchor_naive_tc(ctx: TcContext) -> i32 {
-    if naive::<RATE>(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
+    if naive::<COST_RATE>(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
 }
 
 #[classifier]
@@ -225,10 +232,10 @@ pub fn xdp_read_drop(ctx: XdpContext) -> u32 {
     if data + 14 > end {
         return xdp_action::XDP_PASS;
     }
-    // SAFETY: the 14-byte Ethernet header lies before `end`, checked just above; volatile so
-    // that the read is not optimised away.
-    let ethertype = unsafe { core::ptr::read_volatile((data + 12) as *const u16) };
-    if ethertype == 0 { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+    // SAFETY: the 14-byte Ethernet header lies before `end`, checked just above; a byte
+    // needs no alignment. Volatile, so that the read is not optimised away.
+    let ethertype_high = unsafe { core::ptr::read_volatile((data + 12) as *const u8) };
+    if ethertype_high == 0 { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
 }
 
 /// `XDP_DROP` after reading the clock: what `bpf_ktime_get_ns`, which every rate meter calls

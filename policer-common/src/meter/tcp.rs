@@ -135,7 +135,8 @@ pub(super) fn late_burst(late_reds: u64, round_trip_ns: Option<u64>) -> bool {
 /// half a second are covered. The first shortfall after that ends the slow start (TCP
 /// losing a packet every few round trips, as under a plain bucket, has long left it;
 /// watched if it lost nothing from a second after the red on); a flow that refills
-/// half its bucket only later did not back off (see the module comment).
+/// half its bucket only later crept back at about the rate and is watched (see the module
+/// comment).
 pub const SLOW_START_MAX_NS: u64 = 2 * NANOS_PER_SEC;
 
 /// How long after its first red a slow start's bucket half full again is TCP still in the
@@ -374,7 +375,10 @@ fn left_sixteenths(profile: &Profile, state: &FlowState) -> u64 {
 /// `cbs` only in seconds). It is watched, as a flow quiet after its reds is: BBR, lent,
 /// borrows on and is plain at half of `cbs`; CUBIC backs off at its first red. (Made
 /// plain here, CUBIC at 200 Mbit/s lost as much as under a plain bucket in one run of two,
-/// whichever of the half-full bucket and a shortfall came first: docs/tried.md.)
+/// whichever of the half-full bucket and a shortfall came first: docs/tried.md.) Unlike the
+/// end at a shortfall (`still_slow`), its late reds are not weighed: a bucket half full
+/// again is a flow that backed off from them, and the watch still makes BBR plain at its
+/// next probe.
 #[inline(always)]
 pub(super) fn after_green(profile: &Profile, state: &mut FlowState, now_ns: u64) {
     let first_red = state.debt & FIRST_RED_BITS;

@@ -483,6 +483,16 @@ fn tcp_slow_start_that_loses_a_burst_a_second_after_its_first_red_is_plain() {
     }
 }
 
+#[test]
+fn tcp_slow_start_half_full_late_is_watched_whatever_its_late_reds() {
+    let p = tcp_profile();
+    // The same late burst, but the slow start ends at a green that leaves the bucket half
+    // full (2 ms earn 2000, the frame takes 500): the flow backed off; watched, not plain.
+    let mut s = tcp_slow_start_losing_at(&p, |ms| (1300..1324).contains(&ms));
+    assert_eq!(police(&p, &mut s, 500, 2001 * MS), Green);
+    assert_eq!((Phase::of(&s), s.tokens_bytes(), s.debt_bytes()), (Phase::Watched, 1500, 0));
+}
+
 /// A flow at exactly the rate after its first red: no shortfall for two seconds (BBR after
 /// its start-up, at its estimate of the rate).
 fn tcp_flow_quiet_for_two_seconds_after_its_first_red(p: &Profile) -> (FlowState, u64) {

@@ -1,6 +1,8 @@
 //! The packet rate one core sustains under a flood of small UDP frames, with the policer
 //! (XDP and TC) or nftables `limit` dropping nearly all of it, against the same flood into
-//! a receiver that polices nothing and into a bare `XDP_DROP`.
+//! a receiver that polices nothing, into a bare `XDP_DROP` (also after reading the frame,
+//! and after reading the clock, as any meter must) and into the naive per-flow bucket of
+//! the cost benchmark at the policer's rate.
 //!
 //! The generator: user space sends seed frames with AF_PACKET (`PACKET_QDISC_BYPASS`,
 //! `sendmmsg`) into one end of a second veth pair in the sender's namespace; the other end
@@ -128,7 +130,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<Vec<LoadRow>> {
             "drop" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_DROP)?),
             "read" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_READ_DROP)?),
             "clock" => passes.push(attach_bare(bed, anchors(1, 1)?, PROG_XDP_CLOCK_DROP)?),
-            "naive" => passes.push(attach_bare(bed, anchors(1024, 1)?, PROG_NAIVE_FLOOD)?),
+            "naive" => {
+                // Room for every flow of the flood, twice over: an LRU table evicts before it
+                // is full, and a new entry passes.
+                let table = (u32::from(args.flows) * 2).max(1024);
+                passes.push(attach_bare(bed, anchors(table, 1)?, PROG_NAIVE_FLOOD)?)
+            }
             _ => passes.push(attach_bare(
                 bed,
                 aya::Ebpf::load(policer::ebpf_object())?,
