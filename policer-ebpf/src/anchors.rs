@@ -182,39 +182,43 @@ fn locked(data: usize, end: usize) -> bool {
     count(conform)
 }
 
+/// An XDP program's verdict on a frame its bucket did or did not have the bytes for.
+#[inline(always)]
+fn xdp_verdict(conform: bool) -> u32 {
+    if conform { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+/// A TC program's verdict on a frame its bucket did or did not have the bytes for.
+#[inline(always)]
+fn tc_verdict(conform: bool) -> i32 {
+    if conform { TC_ACT_OK } else { TC_ACT_SHOT }
+}
+
 #[xdp]
 pub fn anchor_naive_xdp(ctx: XdpContext) -> u32 {
-    if naive::<COST_RATE>(ctx.data(), ctx.data_end()) {
-        xdp_action::XDP_PASS
-    } else {
-        xdp_action::XDP_DROP
-    }
+    xdp_verdict(naive::<COST_RATE>(ctx.data(), ctx.data_end()))
 }
 
 /// The naive bucket at 1 Mbit/s a flow: the flood benchmark's anchor, the same code as
 /// `anchor_naive_xdp` but for the rate.
 #[xdp]
 pub fn anchor_naive_flood_xdp(ctx: XdpContext) -> u32 {
-    if naive::<FLOOD_RATE>(ctx.data(), ctx.data_end()) {
-        xdp_action::XDP_PASS
-    } else {
-        xdp_action::XDP_DROP
-    }
+    xdp_verdict(naive::<FLOOD_RATE>(ctx.data(), ctx.data_end()))
 }
 
 #[xdp]
 pub fn anchor_locked_xdp(ctx: XdpContext) -> u32 {
-    if locked(ctx.data(), ctx.data_end()) { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+    xdp_verdict(locked(ctx.data(), ctx.data_end()))
 }
 
 #[classifier]
 pub fn anchor_naive_tc(ctx: TcContext) -> i32 {
-    if naive::<COST_RATE>(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
+    tc_verdict(naive::<COST_RATE>(ctx.data(), ctx.data_end()))
 }
 
 #[classifier]
 pub fn anchor_locked_tc(ctx: TcContext) -> i32 {
-    if locked(ctx.data(), ctx.data_end()) { TC_ACT_OK } else { TC_ACT_SHOT }
+    tc_verdict(locked(ctx.data(), ctx.data_end()))
 }
 
 /// A bare `XDP_DROP`: the ceiling of the flood benchmark.
